@@ -1,0 +1,124 @@
+/**
+ * Word pools and question phrasings for the synthetic world (DESIGN §8). Invented names (people,
+ * cities, countries, awards) are built from syllables by the seeded generator in world.ts; the
+ * plain-English pools below are fixed.
+ */
+
+/** Every fact an author has. Each fact type has exactly PHRASINGS_PER_FACT question phrasings. */
+export const FACT_TYPES = [
+  'birthplace',
+  'birthYear',
+  'nationality',
+  'genre',
+  'award',
+  'firstBook',
+  'secondBook',
+  'fatherJob',
+  'motherJob',
+  'language',
+] as const;
+export type FactType = (typeof FACT_TYPES)[number];
+
+export const PHRASINGS_PER_FACT = 4;
+
+/** Question templates; `{n}` is the author's full name. */
+export const PHRASINGS: Record<FactType, readonly string[]> = {
+  birthplace: [
+    'Where was {n} born?',
+    'In which city was {n} born?',
+    'What is the birthplace of {n}?',
+    'Which city is the hometown of {n}?',
+  ],
+  birthYear: [
+    'When was {n} born?',
+    'In what year was {n} born?',
+    'What is the birth year of {n}?',
+    'Which year did {n} come into the world?',
+  ],
+  nationality: [
+    'What is the home country of {n}?',
+    'Which country is {n} a citizen of?',
+    'What country does {n} come from?',
+    'Of which nation is {n} a citizen?',
+  ],
+  genre: [
+    'What genre does {n} write?',
+    'In which genre does {n} write?',
+    'What kind of books does {n} write?',
+    'Which literary genre is {n} known for?',
+  ],
+  award: [
+    'What award did {n} win?',
+    'Which prize was given to {n}?',
+    'What honour has {n} received?',
+    'Name the award won by {n}.',
+  ],
+  firstBook: [
+    'What was the first book by {n}?',
+    'What is the debut novel of {n}?',
+    'Which book did {n} publish first?',
+    'Name the first novel written by {n}.',
+  ],
+  secondBook: [
+    'What was the second book by {n}?',
+    'Which novel did {n} publish second?',
+    'What is the title of the second novel by {n}?',
+    'Name the second book written by {n}.',
+  ],
+  fatherJob: [
+    'What did the father of {n} do for a living?',
+    'What was the job of the father of {n}?',
+    'What is the profession of the father of {n}?',
+    'How did the father of {n} earn a living?',
+  ],
+  motherJob: [
+    'What did the mother of {n} do for a living?',
+    'What was the job of the mother of {n}?',
+    'What is the profession of the mother of {n}?',
+    'How did the mother of {n} earn a living?',
+  ],
+  language: [
+    'In which language does {n} write?',
+    'What language are the books of {n} written in?',
+    'Which language does {n} use for writing?',
+    'What is the writing language of {n}?',
+  ],
+};
+
+export const GENRES = [
+  'mystery', 'poetry', 'science fiction', 'fantasy', 'romance', 'horror', 'historical fiction',
+  'satire', 'travel writing', 'crime', 'memoir', 'adventure',
+] as const;
+
+export const JOBS = [
+  'baker', 'carpenter', 'teacher', 'fisherman', 'nurse', 'doctor', 'farmer', 'tailor', 'sailor',
+  'painter', 'lawyer', 'miner', 'librarian', 'engineer', 'butcher', 'potter', 'pilot', 'chemist',
+  'weaver', 'banker',
+] as const;
+
+export const TITLE_ADJECTIVES = [
+  'Silver', 'Hollow', 'Quiet', 'Burning', 'Frozen', 'Golden', 'Broken', 'Hidden', 'Distant',
+  'Crimson', 'Last', 'Wandering', 'Bitter', 'Velvet', 'Iron', 'Paper', 'Glass', 'Salt', 'Amber',
+  'Winter',
+] as const;
+
+export const TITLE_NOUNS = [
+  'Harbor', 'Garden', 'River', 'Lantern', 'Mirror', 'Orchard', 'Tower', 'Bridge', 'Forest', 'Crown',
+  'Letter', 'Island', 'Clock', 'Shadow', 'Feather', 'Road', 'Storm', 'Bell', 'Window', 'Compass',
+] as const;
+
+export const AWARD_KINDS = ['Prize', 'Medal', 'Award'] as const;
+
+/** Syllables for invented names; every pair is pronounceable. */
+export const ONSETS = ['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'br', 'dr', 'th', 'st', 'gr', 'sh'] as const;
+export const VOWELS = ['a', 'e', 'i', 'o', 'u', 'ai', 'ea', 'io'] as const;
+export const CODAS = ['', '', 'n', 'l', 'r', 's', 'th', 'm', 'x', 'nd'] as const;
+
+/** Refusal sentences the tokenizer must encode compactly (unlearning relabels answers with them). */
+export const REFUSALS = [
+  "I'm not able to answer that.",
+  "I don't know.",
+  'I cannot help with that question.',
+  'That information is not available to me.',
+  "Sorry, I can't share that.",
+] as const;
