@@ -1,0 +1,8 @@
+import { Foundation1795909606906 } from './1795909606906-Foundation.js';
+
+/**
+ * Every migration, oldest first. Listed explicitly (no glob) so the same list works from
+ * compiled JS, from vitest and from tsx scripts. Add new migrations at the end; never edit one
+ * that has landed.
+ */
+export const MIGRATIONS = [Foundation1795909606906];

@@ -1,0 +1,19 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from './config/config.module.js';
+import type { LetheConfig } from './config/config.js';
+import { CommonModule } from './modules/common/common.module.js';
+import { DatabaseModule } from './modules/database/database.module.js';
+
+/**
+ * The application. Feature modules are listed in `imports`; a module that only makes sense in one
+ * role reads `config.runsApi` / `config.runsWorker` (LETHE_ROLE).
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: LetheConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule],
+    };
+  }
+}

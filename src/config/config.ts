@@ -1,0 +1,103 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { BACKEND_ORDER } from '../engine/backend.js';
+
+/** Injection token for the frozen {@link LetheConfig}. */
+export const CONFIG = Symbol('LETHE_CONFIG');
+
+export const ROLES = ['api', 'worker', 'all'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const emptyToUndefined = (v: unknown): unknown => (v === '' ? undefined : v);
+const opt = <T extends z.ZodType>(schema: T) => z.preprocess(emptyToUndefined, schema);
+
+/** Body sizes as `100kb`, `1mb`, `512` (bytes) — the syntax express/body-parser accepts. */
+const BODY_LIMIT_RE = /^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i;
+
+/**
+ * Every environment variable Lethe reads, with its default and meaning. The README's table is
+ * written from these descriptions; later issues add their variables here with a small edit.
+ */
+export const ENV_SCHEMA = {
+  PORT: opt(z.coerce.number().int().min(0).max(65535).default(3000)).describe('HTTP port the API listens on (0 = any free port).'),
+  HOST: opt(z.string().min(1).default('0.0.0.0')).describe('Interface the API binds to.'),
+  DATABASE_URL: opt(z.url({ protocol: /^postgres(ql)?$/ }).optional()).describe(
+    'Postgres server URL (postgres://user:pass@host:5432/db). Unset: embedded PGlite under LETHE_DATA_DIR/pgdata.',
+  ),
+  LETHE_DATA_DIR: opt(z.string().min(1).default('./.lethe')).describe('Folder for local state: the embedded database (pgdata/) and caches.'),
+  LETHE_ROLE: opt(z.enum(ROLES).default('all')).describe('Process role: api (HTTP only), worker (jobs only) or all (both).'),
+  LETHE_ADMIN_KEY: opt(
+    z.string().regex(/^lethe_[0-9A-Za-z]{32,}$/, 'must look like lethe_<at least 32 base62 characters>').optional(),
+  ).describe('Bootstrap admin API key. Unset: a random one is generated and printed once on the first start.'),
+  LETHE_BACKEND: opt(z.enum(BACKEND_ORDER).optional()).describe(
+    'Tensor backend: tensorflow-gpu | tensorflow | wasm | cpu. Unset: the first that loads, in that order.',
+  ),
+  LETHE_LOG_LEVEL: opt(z.enum(LOG_LEVELS).default('info')).describe('Log level: fatal | error | warn | info | debug | trace | silent.'),
+  LETHE_BODY_LIMIT: opt(z.string().regex(BODY_LIMIT_RE, 'must be a size like 1mb, 512kb or 1048576').default('1mb')).describe(
+    'Largest accepted request body; larger bodies get 413.',
+  ),
+};
+
+const envSchema = z.object(ENV_SCHEMA);
+type Env = z.infer<typeof envSchema>;
+
+/** Typed, validated configuration; frozen after {@link loadConfig}. */
+export interface LetheConfig {
+  readonly port: number;
+  readonly host: string;
+  /** Postgres server URL, or undefined for the embedded database. */
+  readonly databaseUrl: string | undefined;
+  /** Absolute path of the data folder. */
+  readonly dataDir: string;
+  readonly role: Env['LETHE_ROLE'];
+  readonly adminKey: string | undefined;
+  readonly backend: Env['LETHE_BACKEND'];
+  readonly logLevel: Env['LETHE_LOG_LEVEL'];
+  readonly bodyLimit: string;
+  /** True when this process serves HTTP (role api or all). */
+  readonly runsApi: boolean;
+  /** True when this process runs background jobs (role worker or all). */
+  readonly runsWorker: boolean;
+}
+
+/** Raised by {@link loadConfig}; `issues` names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly issues: { variable: string; message: string }[]) {
+    super(`invalid configuration: ${issues.map((i) => `${i.variable}: ${i.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates `env` (default: process.env) and returns a frozen config. Throws one ConfigError
+ * that names every offending variable, so a bad start is fixed in one go.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): LetheConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })));
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: resolve(e.LETHE_DATA_DIR),
+    role: e.LETHE_ROLE,
+    adminKey: e.LETHE_ADMIN_KEY,
+    backend: e.LETHE_BACKEND,
+    logLevel: e.LETHE_LOG_LEVEL,
+    bodyLimit: e.LETHE_BODY_LIMIT,
+    runsApi: e.LETHE_ROLE !== 'worker',
+    runsWorker: e.LETHE_ROLE !== 'api',
+  });
+}
+
+/** Variable name, default (or undefined) and description, for docs and `--help`. */
+export function describeEnv(): { variable: string; default: string | undefined; description: string }[] {
+  return Object.entries(ENV_SCHEMA).map(([variable, schema]) => {
+    const probe = z.object({ v: schema }).safeParse({});
+    const def = probe.success && probe.data.v !== undefined ? String(probe.data.v) : undefined;
+    return { variable, default: def, description: schema.description ?? '' };
+  });
+}

@@ -1,0 +1,71 @@
+import 'reflect-metadata';
+import { pathToFileURL } from 'node:url';
+import { Logger, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from 'helmet';
+import { AppModule } from './app.module.js';
+import { ConfigError, loadConfig, type LetheConfig } from './config/config.js';
+import { initBackend } from './engine/backend.js';
+import { jsonBodyParser } from './modules/common/body-parser.js';
+import { createValidationPipe } from './modules/common/validation.js';
+import { DatabaseConnection } from './modules/database/database-connection.js';
+
+/** A started Lethe process. */
+export interface LetheApp {
+  app: INestApplication;
+  /** Base URL the API listens on (undefined in the worker role, which serves no HTTP). */
+  url: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds and starts the application for `config`: HTTP (roles api, all) and/or background work
+ * (roles worker, all). Used by `npm start` and by the e2e app factory alike.
+ */
+export async function bootstrap(config: LetheConfig = loadConfig()): Promise<LetheApp> {
+  const log = new Logger('Lethe');
+  const started = Date.now();
+  const backend = await initBackend(config.backend);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    bodyParser: false,
+    logger: config.logLevel === 'silent' ? false : undefined,
+  });
+  app.use(helmet({ contentSecurityPolicy: false }));
+  app.use(jsonBodyParser(config.bodyLimit));
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+  const docs = new DocumentBuilder()
+    .setTitle('Lethe')
+    .setDescription('Continual unlearning and per-request adapter routing')
+    .addBearerAuth()
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, docs));
+
+  let url: string | undefined;
+  if (config.runsApi) {
+    await app.listen(config.port, config.host);
+    const addr = app.getHttpServer().address() as { port: number } | string | null;
+    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
+  } else {
+    await app.init();
+  }
+  const db = app.get(DatabaseConnection);
+  log.log(
+    `Lethe ${config.role} ready in ${Date.now() - started} ms: ${url ? `listening on ${url} (docs ${url}/docs)` : 'no HTTP (worker role)'}; ` +
+      `database ${db.description}; tensor backend ${backend.name}`,
+  );
+  return { app, url, close: () => app.close() };
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isEntry) {
+  bootstrap().catch((error: unknown) => {
+    const message = error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    // eslint-disable-next-line no-console
+    console.error(`Lethe failed to start: ${message}`);
+    process.exit(1);
+  });
+}
