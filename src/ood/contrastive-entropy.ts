@@ -46,7 +46,7 @@ export interface TrainedHeads {
 
 function project(x: tf.Tensor2D, w: tf.Tensor2D, normalize: boolean): tf.Tensor2D {
   const z = tf.matMul(x, w); // [batch, d']
-  return normalize ? tf.div(z, tf.sqrt(tf.add(tf.sum(tf.square(z), 1, true), 1e-12))) : z;
+  return normalize ? (tf.div(z, tf.sqrt(tf.add(tf.sum(tf.square(z), 1, true), 1e-12))) as tf.Tensor2D) : z;
 }
 
 /**
