@@ -45,8 +45,8 @@ export interface TrainedHeads {
 }
 
 function project(x: tf.Tensor2D, w: tf.Tensor2D, normalize: boolean): tf.Tensor2D {
-  const z = tf.matMul(x, w); // [batch, d']
-  return normalize ? (tf.div(z, tf.sqrt(tf.add(tf.sum(tf.square(z), 1, true), 1e-12))) as tf.Tensor2D) : z;
+  const z: tf.Tensor2D = tf.matMul(x, w); // [batch, d']
+  return normalize ? tf.div<tf.Tensor2D>(z, tf.sqrt(tf.add(tf.sum(tf.square(z), 1, true), 1e-12))) : z;
 }
 
 /**
