@@ -1,0 +1,60 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayerKv } from './kv-cache.js';
+
+/**
+ * Additive attention bias [batch, 1, seq, T] for `seq` new queries after `past` cached columns:
+ * 0 where query i may see key j (j ≤ past + i and key j is a real token), −1e9 elsewhere.
+ * keyMask: [batch, T] with T = past + seq.
+ */
+export function attentionBias(keyMask: tf.Tensor2D, seq: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, total] = keyMask.shape;
+    const past = total - seq;
+    const causal = new Float32Array(seq * total);
+    for (let i = 0; i < seq; i++) {
+      for (let j = past + i + 1; j < total; j++) causal[i * total + j] = -1e9;
+    }
+    const pad = tf.reshape(tf.mul(tf.sub(1, keyMask), -1e9), [b, 1, 1, total]);
+    return tf.add(tf.tensor4d(causal, [1, 1, seq, total]), pad) as tf.Tensor4D;
+  });
+}
+
+export interface AttentionShape {
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+/**
+ * Scaled dot-product attention with grouped-query heads (query head h reads kv head
+ * ⌊h / (nHeads/nKvHeads)⌋, as HF's repeat_kv), without copying K/V per group.
+ * q [b, s, nHeads, hd], k/v [b, s, nKvHeads, hd] (RoPE already applied), bias [b, 1, s, T].
+ * Returns the context [b, s, nHeads·hd] and this layer's K/V over all T columns (past + new).
+ */
+export function attend(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  bias: tf.Tensor4D,
+  shape: AttentionShape,
+  past?: LayerKv,
+): { context: tf.Tensor3D; kv: LayerKv } {
+  const { nHeads, nKvHeads, headDim } = shape;
+  const [b, s] = q.shape as [number, number];
+  const groups = nHeads / nKvHeads;
+  let keysT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D; // [b, nKv, hd, s]
+  let values = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D; // [b, nKv, s, hd]
+  if (past) {
+    keysT = tf.concat([past.keysT, keysT], 3);
+    values = tf.concat([past.values, values], 2);
+  }
+  const total = keysT.shape[3];
+  // [b, nHeads, s, hd] is contiguous as [b, nKv, groups·s, hd]: heads of one group are adjacent.
+  const qh = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [b, nKvHeads, groups * s, headDim]);
+  const raw = tf.mul(tf.matMul(qh, keysT), 1 / Math.sqrt(headDim)); // [b, nKv, groups·s, T]
+  const scores = tf.add(tf.reshape(raw, [b, nHeads, s, total]), bias);
+  const probs = tf.reshape(tf.softmax(scores), [b, nKvHeads, groups * s, total]);
+  const heads = tf.reshape(tf.matMul(probs, values), [b, nHeads, s, headDim]);
+  const context = tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), [b, s, nHeads * headDim]) as tf.Tensor3D;
+  return { context, kv: { keysT, values } };
+}

@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LoraApplication } from './lora-application.js';
+import { leftPadBatch, type TransformerModel } from './transformer.js';
+
+export interface FeatureOptions {
+  lora?: LoraApplication;
+  /** Prompts per forward pass (default 16). */
+  batchSize?: number;
+}
+
+/** Per-prompt features from one prefill pass. */
+export interface PromptFeatures {
+  /**
+   * Hidden states masked-mean-pooled over each prompt's real tokens: [layers+1][prompt] →
+   * Float32Array(dModel). Index 0 is the embeddings, the last is after the final norm (HF order).
+   */
+  pooled: Float32Array[][];
+  /** Last layer's hidden state (after the final norm) at each prompt's final token: [prompt] → Float32Array(dModel). */
+  last: Float32Array[];
+}
+
+/** Runs the prefill for tokenized prompts and returns pooled per-layer features and last-token states. */
+export function promptFeaturesAll(model: TransformerModel, tokenIds: number[][], options: FeatureOptions = {}): PromptFeatures {
+  const { nLayers, dModel } = model.config;
+  const pooled: Float32Array[][] = Array.from({ length: nLayers + 1 }, () => []);
+  const last: Float32Array[] = [];
+  const size = options.batchSize ?? 16;
+  for (let start = 0; start < tokenIds.length; start += size) {
+    const chunk = tokenIds.slice(start, start + size);
+    const batch = leftPadBatch(chunk, model.config.padTokenId ?? 0);
+    const out = model.forward(batch, { lora: options.lora, logits: 'none', hiddenStates: true });
+    const [layerData, lastData] = tf.tidy(() => {
+      const mask = tf.expandDims(batch.attentionMask, 2); // [b, s, 1]
+      const count = tf.sum(mask, 1); // [b, 1]
+      // Stack the layers' pooled vectors, [layers+1, b, d], to read them back in one transfer.
+      const means = tf.stack(out.hiddenStates!.map((h) => tf.div(tf.sum(tf.mul(h, mask), 1), count)));
+      const finalStates = out.hiddenStates![nLayers];
+      const s = finalStates.shape[1];
+      const lastState = tf.slice(finalStates, [0, s - 1, 0], [chunk.length, 1, dModel]);
+      return [means.dataSync() as Float32Array, lastState.dataSync() as Float32Array];
+    });
+    tf.dispose([batch.tokenIds, batch.attentionMask, ...out.hiddenStates!]);
+    for (let l = 0; l <= nLayers; l++) {
+      for (let r = 0; r < chunk.length; r++) {
+        const off = (l * chunk.length + r) * dModel;
+        pooled[l].push(layerData.slice(off, off + dModel));
+      }
+    }
+    for (let r = 0; r < chunk.length; r++) last.push(lastData.slice(r * dModel, (r + 1) * dModel));
+  }
+  return { pooled, last };
+}
+
+/**
+ * OOD features (DESIGN §3.2): per layer (embeddings, each block, final norm), each prompt's hidden
+ * states mean-pooled over its real tokens. Returns [layers+1][prompt] → Float32Array(dModel).
+ */
+export function promptFeatures(model: TransformerModel, tokenIds: number[][], options: FeatureOptions = {}): Float32Array[][] {
+  return promptFeaturesAll(model, tokenIds, options).pooled;
+}
+
+/**
+ * ICM-LoRA condition vector (DESIGN §4): the last layer's hidden state at each example's final
+ * position, averaged over the examples. Returns Float32Array(dModel).
+ */
+export function conditionVector(model: TransformerModel, examples: number[][], options: FeatureOptions = {}): Float32Array {
+  if (examples.length === 0) throw new Error('conditionVector needs at least one example');
+  const { last } = promptFeaturesAll(model, examples, options);
+  const out = new Float32Array(model.config.dModel);
+  for (const v of last) for (let i = 0; i < out.length; i++) out[i] += v[i] / last.length;
+  return out;
+}

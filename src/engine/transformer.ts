@@ -1,0 +1,272 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { attend, attentionBias } from './attention.js';
+import type { KvCache, LayerKv } from './kv-cache.js';
+import { dense, embed, geluNew, layerNorm, rmsNorm, silu, transpose2dJs } from './layers.js';
+import type { LoraApplication } from './lora-application.js';
+import type { ModelConfig } from './model-config.js';
+import { applyRope, ropeTables } from './rope.js';
+import { canonicalWeightName, embeddingName, hfWeightShapes, linearModules } from './transformer-weights.js';
+
+/** A batch of token ids for one forward pass. */
+export interface ForwardInput {
+  /** int32 [batch, seq]. */
+  tokenIds: tf.Tensor2D;
+  /**
+   * [batch, seq], 1 for real tokens and 0 for padding (any side). Omitted: all real. With a cache,
+   * this covers only the new columns. Padded positions never influence real ones.
+   */
+  attentionMask?: tf.Tensor2D;
+  /**
+   * int32 [batch, seq]. Omitted: each row's real tokens are numbered 0, 1, 2... from its first real
+   * token (cumsum of the mask − 1), continuing after the cached real tokens.
+   */
+  positionIds?: tf.Tensor2D;
+}
+
+export interface ForwardOptions {
+  /** Appended to in place (its old tensors are freed). */
+  cache?: KvCache;
+  lora?: LoraApplication;
+  /** 'all': [batch, seq, vocab]; 'last': only the last column, [batch, 1, vocab]; default 'all'. */
+  logits?: 'all' | 'last' | 'none';
+  /**
+   * Return every hidden state, HF's convention: layers+1 tensors [batch, seq, dModel], the
+   * embeddings first and the final one after the final norm.
+   */
+  hiddenStates?: boolean;
+}
+
+export interface ForwardOutput {
+  logits?: tf.Tensor3D;
+  hiddenStates?: tf.Tensor3D[];
+}
+
+export interface CreateTransformerOptions {
+  /**
+   * Training mode: every weight becomes a tf.Variable (fast layout) and the embedding lookup
+   * gets a gradient that WASM can run. Default false (frozen plain tensors).
+   */
+  trainable?: boolean;
+}
+
+/**
+ * A GPT-2 or LLaMA decoder. Parameters live in `params`, keyed by HF weight name, with every
+ * linear weight in the fast layout [dIn, dOut] (LLaMA's [out, in] is transposed at load) so the hot
+ * path is x·W without transpose flags. For a tied head in inference mode, `headT` is a transposed
+ * copy of the embedding ([dModel, vocab]).
+ */
+export class TransformerModel {
+  private constructor(
+    readonly config: ModelConfig,
+    readonly trainable: boolean,
+    readonly params: Map<string, tf.Tensor>,
+    private readonly headT: tf.Tensor2D | undefined,
+  ) {}
+
+  /**
+   * Builds a model from HF-named weights (either family's layout, validated: every missing,
+   * misshapen or unknown weight is listed in one error). Does not take ownership of `weights`.
+   */
+  static create(config: ModelConfig, weights: Map<string, tf.Tensor>, options: CreateTransformerOptions = {}): TransformerModel {
+    const trainable = options.trainable ?? false;
+    const expected = hfWeightShapes(config);
+    const linear = new Set(linearModules(config).map((m) => `${m.name}.weight`));
+    const optionalBias = new Set(config.family === 'llama' ? linearModules(config).map((m) => `${m.name}.bias`) : []);
+    const problems: string[] = [];
+    const byName = new Map<string, tf.Tensor>();
+    for (const [raw, t] of weights) {
+      const name = canonicalWeightName(config, raw);
+      if (name === undefined) continue;
+      // Tied checkpoints sometimes still carry lm_head.weight; the embedding wins.
+      if (name === 'lm_head.weight' && config.tieWordEmbeddings) continue;
+      const shape = expected.get(name) ?? (optionalBias.has(name) ? [expected.get(name.replace(/bias$/, 'weight'))![0]] : undefined);
+      if (!shape) problems.push(`unexpected weight ${raw}`);
+      else if (shape.join() !== t.shape.join()) problems.push(`${raw} has shape [${t.shape}], expected [${shape}]`);
+      else byName.set(name, t);
+    }
+    for (const name of expected.keys()) if (!byName.has(name)) problems.push(`missing weight ${name}`);
+    if (problems.length > 0) throw new Error(`checkpoint does not match the ${config.family} config: ${problems.join('; ')}`);
+
+    const params = new Map<string, tf.Tensor>();
+    for (const [name, t] of byName) {
+      const fast = config.family === 'llama' && linear.has(name) ? transpose2dJs(t) : tf.cast(t, 'float32');
+      params.set(name, trainable ? tf.variable(fast, true, `${name}#${nextId++}`) : fast);
+      if (trainable) fast.dispose();
+    }
+    if (!config.tieWordEmbeddings) {
+      // lm_head [vocab, d] → [d, vocab]; stored under its own name, already in the fast layout.
+      const head = params.get('lm_head.weight')!;
+      const headT = transpose2dJs(head);
+      head.dispose();
+      params.set('lm_head.weight', trainable ? tf.variable(headT, true, `lm_head.weight#${nextId++}`) : headT);
+      if (trainable) headT.dispose();
+    }
+    const headT = config.tieWordEmbeddings && !trainable ? transpose2dJs(params.get(embeddingName(config))!) : undefined;
+    return new TransformerModel(config, trainable, params, headT);
+  }
+
+  /** The trainable variables (training mode), in a stable order; empty for a frozen model. */
+  variables(): tf.Variable[] {
+    return this.trainable ? [...this.params.values()].map((t) => t as tf.Variable) : [];
+  }
+
+  /**
+   * The weights in HF naming and layout (new tensors the caller owns), ready for a checkpoint writer.
+   * A tied head is not written (HF ties it on load).
+   */
+  exportWeights(): Map<string, tf.Tensor> {
+    const linear = new Set(linearModules(this.config).map((m) => `${m.name}.weight`));
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, t] of this.params) {
+      const toHf = name === 'lm_head.weight' || (this.config.family === 'llama' && linear.has(name));
+      out.set(name, toHf ? transpose2dJs(t) : t.clone());
+    }
+    return out;
+  }
+
+  /** Frees every parameter. */
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    this.headT?.dispose();
+  }
+
+  /** Runs the decoder. All intermediates are freed; the caller owns the returned tensors. */
+  forward(input: ForwardInput, options: ForwardOptions = {}): ForwardOutput {
+    const { cache, lora } = options;
+    const want = options.logits ?? 'all';
+    let newKv: LayerKv[] = [];
+    let fullMask: tf.Tensor2D | undefined;
+    const result = tf.tidy(() => {
+      const { config: c } = this;
+      const [b, s] = input.tokenIds.shape;
+      const mask = tf.cast(input.attentionMask ?? tf.ones([b, s]), 'float32') as tf.Tensor2D;
+      const past = cache && cache.length > 0 ? cache : undefined;
+      if (past && past.batch !== b) throw new Error(`cache batch ${past.batch} differs from input batch ${b}`);
+      const keyMask = (past ? tf.concat([past.mask!, mask], 1) : mask) as tf.Tensor2D;
+      let positions = input.positionIds;
+      if (!positions) {
+        const before = past ? tf.sum(past.mask!, 1, true) : tf.zeros([b, 1]);
+        positions = tf.cast(tf.maximum(tf.add(tf.sub(tf.cumsum(mask, 1), 1), before), 0), 'int32') as tf.Tensor2D;
+      }
+      const bias = attentionBias(keyMask, s);
+      const p = (name: string) => this.params.get(name)!;
+      const linearOf = (x: tf.Tensor, module: string) => this.linear(x, module, lora);
+
+      let h: tf.Tensor;
+      let rope: ReturnType<typeof ropeTables> | undefined;
+      if (c.family === 'gpt2') {
+        h = tf.add(
+          embed(p('transformer.wte.weight'), input.tokenIds, this.trainable),
+          embed(p('transformer.wpe.weight'), positions, this.trainable),
+        );
+      } else {
+        h = embed(p('model.embed_tokens.weight'), input.tokenIds, this.trainable);
+        rope = ropeTables(positions, c.headDim, c.ropeTheta);
+      }
+      const hidden: tf.Tensor[] = [h];
+      const kvs: LayerKv[] = [];
+      const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+      for (let i = 0; i < c.nLayers; i++) {
+        let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor;
+        let attnOut: tf.Tensor;
+        if (c.family === 'gpt2') {
+          const pre = `transformer.h.${i}`;
+          const x = layerNorm(h, p(`${pre}.ln_1.weight`), p(`${pre}.ln_1.bias`), c.normEps);
+          [q, k, v] = tf.split(linearOf(x, `${pre}.attn.c_attn`), 3, 2);
+          const heads = (t: tf.Tensor) => tf.reshape(t, [b, s, c.nHeads, c.headDim]);
+          const { context, kv } = attend(heads(q), heads(k), heads(v), bias, shape, past?.layer(i));
+          kvs.push(kv);
+          attnOut = linearOf(context, `${pre}.attn.c_proj`);
+          h = tf.add(h, attnOut);
+          const x2 = layerNorm(h, p(`${pre}.ln_2.weight`), p(`${pre}.ln_2.bias`), c.normEps);
+          h = tf.add(h, linearOf(geluNew(linearOf(x2, `${pre}.mlp.c_fc`)), `${pre}.mlp.c_proj`));
+        } else {
+          const pre = `model.layers.${i}`;
+          const x = rmsNorm(h, p(`${pre}.input_layernorm.weight`), c.normEps);
+          q = applyRope(tf.reshape(linearOf(x, `${pre}.self_attn.q_proj`), [b, s, c.nHeads, c.headDim]), rope!);
+          k = applyRope(tf.reshape(linearOf(x, `${pre}.self_attn.k_proj`), [b, s, c.nKvHeads, c.headDim]), rope!);
+          v = tf.reshape(linearOf(x, `${pre}.self_attn.v_proj`), [b, s, c.nKvHeads, c.headDim]);
+          const { context, kv } = attend(q, k, v, bias, shape, past?.layer(i));
+          kvs.push(kv);
+          h = tf.add(h, linearOf(context, `${pre}.self_attn.o_proj`));
+          const x2 = rmsNorm(h, p(`${pre}.post_attention_layernorm.weight`), c.normEps);
+          const gated = tf.mul(silu(linearOf(x2, `${pre}.mlp.gate_proj`)), linearOf(x2, `${pre}.mlp.up_proj`));
+          h = tf.add(h, linearOf(gated, `${pre}.mlp.down_proj`));
+        }
+        hidden.push(h);
+      }
+      const normed =
+        c.family === 'gpt2'
+          ? layerNorm(h, p('transformer.ln_f.weight'), p('transformer.ln_f.bias'), c.normEps)
+          : rmsNorm(h, p('model.norm.weight'), c.normEps);
+      hidden[hidden.length - 1] = normed;
+
+      let logits: tf.Tensor3D | undefined;
+      if (want !== 'none') {
+        const x = want === 'last' ? tf.slice(normed, [0, s - 1, 0], [b, 1, c.dModel]) : normed;
+        logits = this.head(x) as tf.Tensor3D;
+      }
+      const out: { logits?: tf.Tensor3D; hiddenStates?: tf.Tensor3D[]; kvs: LayerKv[]; keyMask: tf.Tensor2D } = {
+        kvs: cache ? kvs : [],
+        keyMask: keyMask,
+        ...(logits && { logits }),
+        ...(options.hiddenStates && { hiddenStates: hidden as tf.Tensor3D[] }),
+      };
+      return out as unknown as tf.TensorContainer;
+    }) as unknown as { logits?: tf.Tensor3D; hiddenStates?: tf.Tensor3D[]; kvs: LayerKv[]; keyMask: tf.Tensor2D };
+    newKv = result.kvs;
+    fullMask = result.keyMask;
+    if (cache) cache.replace(newKv, fullMask);
+    else fullMask.dispose();
+    return { logits: result.logits, hiddenStates: result.hiddenStates };
+  }
+
+  private linear(x: tf.Tensor, module: string, lora: LoraApplication | undefined): tf.Tensor {
+    const w = lora?.weightOverrides.get(module) ?? this.params.get(`${module}.weight`)!;
+    let y = dense(x, w, this.params.get(`${module}.bias`));
+    const delta = lora?.modules.get(module);
+    if (delta) {
+      const r = delta.aT.shape[1];
+      let t = dense(x, delta.aT); // [b, s, Σr]
+      t = tf.mul(t, tf.reshape(delta.scale, [delta.scale.shape[0], 1, r]));
+      y = tf.add(y, dense(t, delta.bT));
+    }
+    return y;
+  }
+
+  private head(x: tf.Tensor): tf.Tensor {
+    const { dModel, vocabSize } = this.config;
+    const x2 = tf.reshape(x, [-1, dModel]) as tf.Tensor2D;
+    let logits: tf.Tensor;
+    if (!this.config.tieWordEmbeddings) logits = tf.matMul(x2, this.params.get('lm_head.weight') as tf.Tensor2D);
+    else if (this.headT) logits = tf.matMul(x2, this.headT);
+    // Training a tied head: the transposed copy would go stale, so read the variable itself.
+    else logits = tf.matMul(x2, this.params.get(embeddingName(this.config)) as tf.Tensor2D, false, true);
+    return tf.reshape(logits, [...x.shape.slice(0, -1), vocabSize]);
+  }
+}
+
+let nextId = 0;
+
+/**
+ * Left-pads prompts of different lengths into one batch: tokenIds int32 [batch, maxLen] and
+ * attentionMask [batch, maxLen] (0 on the left padding). Left padding keeps every prompt's last
+ * token in the last column, where generation appends.
+ */
+export function leftPadBatch(tokenIds: number[][], padId: number): { tokenIds: tf.Tensor2D; attentionMask: tf.Tensor2D } {
+  if (tokenIds.length === 0) throw new Error('empty batch');
+  const width = Math.max(...tokenIds.map((t) => t.length));
+  if (width === 0) throw new Error('every prompt is empty');
+  const ids = new Int32Array(tokenIds.length * width).fill(padId);
+  const mask = new Float32Array(tokenIds.length * width);
+  tokenIds.forEach((row, r) => {
+    if (row.length === 0) throw new Error(`prompt ${r} has no tokens`);
+    const off = r * width + width - row.length;
+    ids.set(row, off);
+    mask.fill(1, off, off + row.length);
+  });
+  return {
+    tokenIds: tf.tensor2d(ids, [tokenIds.length, width], 'int32'),
+    attentionMask: tf.tensor2d(mask, [tokenIds.length, width]),
+  };
+}
