@@ -1,8 +1,9 @@
 import { Foundation1795909606906 } from './1795909606906-Foundation.js';
+import { JobProgress1795909651326 } from './1795909651326-JobProgress.js';
 
 /**
  * Every migration, oldest first. Listed explicitly (no glob) so the same list works from
  * compiled JS, from vitest and from tsx scripts. Add new migrations at the end; never edit one
  * that has landed.
  */
-export const MIGRATIONS = [Foundation1795909606906];
+export const MIGRATIONS = [Foundation1795909606906, JobProgress1795909651326];

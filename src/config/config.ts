@@ -36,6 +36,26 @@ export const ENV_SCHEMA = {
   LETHE_BODY_LIMIT: opt(z.string().regex(BODY_LIMIT_RE, 'must be a size like 1mb, 512kb or 1048576').default('1mb')).describe(
     'Largest accepted request body; larger bodies get 413.',
   ),
+  LETHE_JOBS_RETRY_LIMIT: opt(z.coerce.number().int().min(0).max(20).default(2)).describe(
+    'Retries of a failed background job (exponential backoff between them); a job type may set its own.',
+  ),
+  LETHE_JOBS_RETRY_DELAY_SECONDS: opt(z.coerce.number().int().min(1).max(3600).default(5)).describe(
+    'Base delay before a job retry, in seconds; doubled per retry, with jitter.',
+  ),
+  LETHE_JOBS_EXPIRE_SECONDS: opt(z.coerce.number().int().min(1).max(86_400).default(900)).describe(
+    'A job run longer than this is failed (and retried) and its AbortSignal fires.',
+  ),
+  LETHE_JOBS_CONCURRENCY: opt(z.coerce.number().int().min(1).max(64).default(1)).describe(
+    'Jobs of each type one worker process runs at the same time.',
+  ),
+  LETHE_JOBS_SHUTDOWN_GRACE_SECONDS: opt(z.coerce.number().min(0).max(3600).default(30)).describe(
+    'On shutdown, running jobs get this long to finish; then they are handed back to the queue.',
+  ),
+  LETHE_JOBS_POLL_SECONDS: opt(z.coerce.number().min(0.5).max(60).default(2)).describe('How often an idle worker polls for jobs (seconds, at least 0.5).'),
+  LETHE_JOBS_POOL_SIZE: opt(z.coerce.number().int().min(1).max(50).default(3)).describe('Database connections of the job queue (pg-boss).'),
+  LETHE_METRICS_PUBLIC: opt(z.stringbool().default(false)).describe(
+    'true: GET /metrics needs no API key (for a scraper on a private network). Default: admin key required.',
+  ),
 };
 
 const envSchema = z.object(ENV_SCHEMA);
@@ -58,6 +78,18 @@ export interface LetheConfig {
   readonly runsApi: boolean;
   /** True when this process runs background jobs (role worker or all). */
   readonly runsWorker: boolean;
+  /** Background job settings (LETHE_JOBS_*). */
+  readonly jobs: {
+    readonly retryLimit: number;
+    readonly retryDelaySeconds: number;
+    readonly expireInSeconds: number;
+    readonly concurrency: number;
+    readonly shutdownGraceSeconds: number;
+    readonly pollIntervalSeconds: number;
+    readonly poolSize: number;
+  };
+  /** GET /metrics without an API key. */
+  readonly metricsPublic: boolean;
 }
 
 /** Raised by {@link loadConfig}; `issues` names every bad variable. */
@@ -90,6 +122,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimit: e.LETHE_BODY_LIMIT,
     runsApi: e.LETHE_ROLE !== 'worker',
     runsWorker: e.LETHE_ROLE !== 'api',
+    jobs: Object.freeze({
+      retryLimit: e.LETHE_JOBS_RETRY_LIMIT,
+      retryDelaySeconds: e.LETHE_JOBS_RETRY_DELAY_SECONDS,
+      expireInSeconds: e.LETHE_JOBS_EXPIRE_SECONDS,
+      concurrency: e.LETHE_JOBS_CONCURRENCY,
+      shutdownGraceSeconds: e.LETHE_JOBS_SHUTDOWN_GRACE_SECONDS,
+      pollIntervalSeconds: e.LETHE_JOBS_POLL_SECONDS,
+      poolSize: e.LETHE_JOBS_POOL_SIZE,
+    }),
+    metricsPublic: e.LETHE_METRICS_PUBLIC,
   });
 }
 

@@ -1,0 +1,32 @@
+/**
+ * Every background job Lethe knows, in one place: its payload type (JobPayloads) and its queue
+ * options (JOB_CATALOG). To add a job: add `'area.verb': Payload` to JobPayloads, an entry to
+ * JOB_CATALOG (TypeScript refuses a catalog that misses a payload's name or has an extra one), and
+ * one `@JobProcessor()` provider implementing `JobHandlerFor<'area.verb'>`. The app refuses to
+ * start unless every catalog name has exactly one handler.
+ */
+export interface JobPayloads {
+  /** Deletes progress rows of finished jobs older than `olderThanDays`. */
+  'jobs.prune-progress': { olderThanDays: number };
+}
+
+export type JobName = keyof JobPayloads & string;
+
+/** Per-queue options; anything unset takes the LETHE_JOBS_* defaults. */
+export interface JobQueueOptions {
+  /** Retries after the first failure (0 = run once). */
+  retryLimit?: number;
+  /** Base delay before a retry, in seconds; doubled per retry with jitter (exponential backoff). */
+  retryDelaySeconds?: number;
+  /** A running job is failed (and its AbortSignal fired) after this many seconds. */
+  expireInSeconds?: number;
+  /** Jobs of this queue one worker process runs at the same time. */
+  concurrency?: number;
+}
+
+/** Queue options by job name, as the registry validates them at start. */
+export type JobCatalog = Readonly<Record<string, JobQueueOptions>>;
+
+export const JOB_CATALOG: { readonly [N in JobName]: JobQueueOptions } = {
+  'jobs.prune-progress': { retryLimit: 1, expireInSeconds: 300 },
+};
