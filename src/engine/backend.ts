@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { installWasmKernels } from './wasm-kernels.js';
 
 /** Tensor backends in the order Lethe tries them (DESIGN §2). */
 export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -50,6 +51,8 @@ async function chooseBackend(preferred?: BackendName): Promise<BackendInfo> {
       const tfName = await loaders[name]();
       if (!(await tf.setBackend(tfName))) throw new Error(`tf.setBackend('${tfName}') failed`);
       await tf.ready();
+      // WASM's transposed matMul and Transpose kernels are ~10x slow; replace them once.
+      if (tfName === 'wasm') installWasmKernels();
       return { name, skipped };
     } catch (error) {
       skipped.push({ name, reason: error instanceof Error ? error.message.split('\n')[0] : String(error) });
