@@ -18,7 +18,7 @@ export function dataSourceOptions(url: string, embedded: boolean): DataSourceOpt
     migrationsTableName: 'typeorm_migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,
-    logging: ['error'],
+    logging: false, // failed queries surface as errors where they happen
     extra: { max: embedded ? POOL_SIZE.embedded : POOL_SIZE.server },
   };
 }
