@@ -241,11 +241,11 @@ describe('plan: determinism and record', () => {
 
   it('records the policy and the registry version used', () => {
     const { registry, scores } = world();
-    const policy = resolveRoutingPolicy({ gatePolicy: 'o3-hard', topK: 2 });
+    const policy = resolveRoutingPolicy({ gatePolicy: 'soft(floor=0.2)', topK: 2 });
     const sut = plan(RoutingRequestFactory.create({ mode: 'auto' }), registry, scores, policy);
     expect(sut.registryVersion).toBe(42);
     expect(sut.mode).toBe('auto');
-    expect(sut.policy).toEqual({ gatePolicy: 'o3-hard', strengthBounds: [0, 2], topK: 2, minSimilarity: 0.5, autoStrength: 1, missingGate: 'full' });
+    expect(sut.policy).toEqual({ gatePolicy: 'soft(floor=0.2)', strengthBounds: [0, 2], topK: 2, minSimilarity: 0.5, autoStrength: 1, missingGate: 'full' });
     expect(JSON.parse(JSON.stringify(sut))).toEqual(sut); // plain data, storable as JSON
   });
 

@@ -18,7 +18,7 @@ export const DEFAULT_ROUTING_POLICY: Readonly<RoutingPolicy> = Object.freeze({
   topK: 1,
   minSimilarity: 0.5,
   autoStrength: 1,
-  gatePolicy: 'soft',
+  gatePolicy: 'o3-hard',
   maxExplicitAdapters: 8,
   missingGate: 'full',
 });

@@ -67,7 +67,10 @@ export interface RoutingPolicy {
   minSimilarity: number;
   /** Auto mode: strength given to a selected adapter. Default 1. */
   autoStrength: number;
-  /** Name of the gate policy src/ood applied (`soft`, `o3-hard`), recorded in the plan. */
+  /**
+   * Label of the gate policy src/ood applied (`gatePolicyLabel(policy)`: `o3-hard`,
+   * `soft(floor=0.2)`), recorded in the plan. Default `o3-hard`, src/ood's default.
+   */
   gatePolicy: string;
   /** Most explicit adapters a request may name. Default 8. */
   maxExplicitAdapters: number;
