@@ -74,9 +74,11 @@ export class TransformerModel {
     const optionalBias = new Set(config.family === 'llama' ? linearModules(config).map((m) => `${m.name}.bias`) : []);
     const problems: string[] = [];
     const byName = new Map<string, tf.Tensor>();
+    const seen = new Set<string>();
     for (const [raw, t] of weights) {
       const name = canonicalWeightName(config, raw);
       if (name === undefined) continue;
+      seen.add(name);
       // Tied checkpoints sometimes still carry lm_head.weight; the embedding wins.
       if (name === 'lm_head.weight' && config.tieWordEmbeddings) continue;
       const shape = expected.get(name) ?? (optionalBias.has(name) ? [expected.get(name.replace(/bias$/, 'weight'))![0]] : undefined);
@@ -84,7 +86,7 @@ export class TransformerModel {
       else if (shape.join() !== t.shape.join()) problems.push(`${raw} has shape [${t.shape}], expected [${shape}]`);
       else byName.set(name, t);
     }
-    for (const name of expected.keys()) if (!byName.has(name)) problems.push(`missing weight ${name}`);
+    for (const name of expected.keys()) if (!seen.has(name)) problems.push(`missing weight ${name}`);
     if (problems.length > 0) throw new Error(`checkpoint does not match the ${config.family} config: ${problems.join('; ')}`);
 
     const params = new Map<string, tf.Tensor>();
