@@ -46,7 +46,7 @@ describe('TextTokenizer (BPE)', () => {
 
   it('reports vocabulary size and special ids (by name fallback)', () => {
     expect(sut.vocabSize).toBe(17);
-    expect([sut.bosId, sut.eosId, sut.padId]).toEqual([0, 1, 2]);
+    expect([sut.bosId, sut.eosId, sut.padId, sut.eosTokenId]).toEqual([0, 1, 2, 1]);
     expect(sut.tokenToId('hello')).toBe(14);
     expect(sut.idToToken(16)).toBe('Ġwo');
   });

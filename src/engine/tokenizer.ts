@@ -98,6 +98,11 @@ export class TextTokenizer {
     });
   }
 
+  /** Alias of eosId, the name generate() reads. */
+  get eosTokenId(): number | undefined {
+    return this.eosId;
+  }
+
   /** The id of a token string, if it is in the vocabulary. */
   tokenToId(token: string): number | undefined {
     return this.inner.token_to_id(token);
