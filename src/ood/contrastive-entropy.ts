@@ -11,10 +11,12 @@
  * `normalize: false, temperature: 1` for the literal dot product). O3's language-model regulariser
  * has no meaning for a head over frozen features; the proximal term μ·‖W − W0‖² takes its role
  * (it stops the entropy term from collapsing all items onto one direction).
+ *
+ * Training needs tfjs gradients registered (`@tensorflow/tfjs-core/dist/register_all_gradients.js`,
+ * as the engine trainer does; under plain Node see scripts/tfjs-gradients.ts). This module does not
+ * import them itself so the scoring path (detector.ts → applyHead) never depends on them.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// Gradients are registered by side effect; tfjs-core alone does not load them.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { OodRandom } from './random.js';
 
 export interface CelOptions {
@@ -22,7 +24,7 @@ export interface CelOptions {
   temperature?: number;
   /** L2-normalise projections before the dot product. Default true. */
   normalize?: boolean;
-  /** Weight μ of the proximal regulariser. Default 1. */
+  /** Weight μ of the proximal regulariser. Default 10 (see the README: stronger CEL hurt on synthetic data). */
   regularization?: number;
 }
 
@@ -62,7 +64,7 @@ export function contrastiveEntropyLoss(
 ): tf.Scalar {
   const tau = options.temperature ?? 0.1;
   const normalize = options.normalize ?? true;
-  const mu = options.regularization ?? 1;
+  const mu = options.regularization ?? 10;
   return tf.tidy(() => {
     let total: tf.Tensor = tf.scalar(0);
     heads.forEach((w, l) => {

@@ -4,10 +4,9 @@
  * A = PEFT's input-side factor [r, dIn]. Earlier adapters are frozen constants; the penalty is
  * differentiable w.r.t. the new adapter's A_t only. The A_k of one module are stacked once into a
  * [Σr_k, dIn] constant, so ‖stack·A_tᵀ‖² = Σ_k ‖A_k A_tᵀ‖² costs one matmul per module.
+ * Gradients must be registered by the caller (the engine trainer does).
  */
 import * as tf from '@tensorflow/tfjs-core';
-// Registers gradients (side effect) so the penalty is differentiable wherever it is imported.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import type { LoraAdapter } from '../engine/lora-types.js';
 
 /** Stacked input factors of the frozen (earlier, active) adapters, keyed by module name. */

@@ -1,0 +1,141 @@
+/**
+ * Per-request OOD detector (DESIGN §3.2), framework-free: features in, scores and gate out.
+ *
+ * Fit: split the forget prompts 80/20 (seeded) into D_used / D_rest; optionally train the CEL
+ * projection heads on D_used (masked vs unmasked views); project; per layer fit the normalised
+ * bank, μ_l and the shrinkage precision on D_used; score D_used leave-one-out (its own bank entry
+ * would pin max cos at 1 and inflate m1) and D_rest; fit the one-class boundary on s(D_used);
+ * calibrate the gate on z(D_used), z(D_rest). D_rest never touches the heads, stats or boundary,
+ * so it stands in for unseen paraphrases of the forget data.
+ *
+ * Features are item-major: one `LayerFeatures` per prompt = one vector per layer (what the engine's
+ * `promptFeatures(model, ids)` returns).
+ */
+import { applyHead, trainProjectionHeads, type CelTrainOptions } from './contrastive-entropy.js';
+import { calibrateGate, gateWeight, type GateCalibration, type GateSidedness } from './gate.js';
+import { fitLayerStats, glocalLayerScore, type LayerGlocalStats } from './glocal.js';
+import { fitOneClass, oneClassScore, type OneClassModel } from './one-class.js';
+import { OodRandom } from './random.js';
+
+/** One prompt's features: [layer][d]. */
+export type LayerFeatures = readonly ArrayLike<number>[];
+
+export interface DetectorOptions {
+  /**
+   * Train the CEL projection heads (needs masked features). Default false: the training-free detector
+   * scored at least as well on every synthetic setting we measured (README); the benchmark compares both.
+   */
+  useCel?: boolean;
+  /** Local-term weight γ. Default 1000. */
+  gamma?: number;
+  /** One-class ν. Default 0.1. */
+  nu?: number;
+  /** Gate steepness ζ. Default 10. */
+  zeta?: number;
+  /** Gate sidedness (gate.ts). Default `one`. */
+  sided?: GateSidedness;
+  /** Fraction of items in D_used. Default 0.8. */
+  usedFraction?: number;
+  /** Seed of the split and the CEL batch order. Default 0. */
+  seed?: number;
+  /** Covariance shrinkage: `ledoit-wolf` (default) or a fixed λ. */
+  shrinkage?: 'ledoit-wolf' | number;
+  /** Which layers of the feature arrays to use. Default: all. */
+  layers?: readonly number[];
+  cel?: CelTrainOptions;
+}
+
+export interface DetectorInput {
+  /** Unmasked features of every forget prompt. */
+  features: readonly LayerFeatures[];
+  /** Masked-view features, same order (needed for CEL). */
+  maskedFeatures?: readonly LayerFeatures[];
+}
+
+/** A fitted detector; plain data, serialisable with detector-codec.ts. */
+export interface OodDetector {
+  version: 1;
+  /** Indices into the caller's per-layer feature arrays. */
+  layers: number[];
+  /** Input width per used layer. */
+  dims: number[];
+  /** CEL heads per used layer ([d, d] row-major), or null for the training-free detector. */
+  heads: Float32Array[] | null;
+  stats: LayerGlocalStats[];
+  gamma: number;
+  oneClass: OneClassModel;
+  calibration: GateCalibration;
+  /** Item indices of D_used and D_rest. */
+  split: { used: number[]; rest: number[] };
+  /** CEL loss per step (empty without CEL). */
+  celLosses: number[];
+}
+
+/** Score of one prompt: z (larger = more forget-like), the layer scores s(x), the gate w ∈ (0.12, 1). */
+export interface DetectorScore {
+  z: number;
+  layerScores: number[];
+  w: number;
+}
+
+/** Seeded split: round(f·n) items in D_used, at least one in each part when n ≥ 2. */
+export function splitIndices(n: number, usedFraction = 0.8, seed = 0): { used: number[]; rest: number[] } {
+  const perm = new OodRandom(seed).permutation(n);
+  const nUsed = n <= 1 ? n : Math.min(n - 1, Math.max(1, Math.round(usedFraction * n)));
+  return { used: perm.slice(0, nUsed).sort((a, b) => a - b), rest: perm.slice(nUsed).sort((a, b) => a - b) };
+}
+
+function projectAll(det: Pick<OodDetector, 'layers' | 'dims' | 'heads'>, f: LayerFeatures): ArrayLike<number>[] {
+  return det.layers.map((layer, i) => {
+    const v = f[layer];
+    if (!v || v.length !== det.dims[i]) throw new Error(`layer ${layer}: expected width ${det.dims[i]}, got ${v?.length}`);
+    return det.heads ? applyHead(det.heads[i], det.dims[i], v) : v;
+  });
+}
+
+/** Fits a detector on the forget prompts' features. */
+export function fitDetector(input: DetectorInput, options: DetectorOptions = {}): OodDetector {
+  const { features, maskedFeatures } = input;
+  const n = features.length;
+  if (n === 0) throw new Error('detector needs at least one forget prompt');
+  const layers = [...(options.layers ?? features[0].map((_, i) => i))];
+  const dims = layers.map((l) => features[0][l]?.length ?? 0);
+  if (dims.some((d) => d === 0)) throw new Error('a selected layer has no features');
+  const gamma = options.gamma ?? 1000;
+  const split = splitIndices(n, options.usedFraction, options.seed);
+  const useCel = options.useCel ?? false;
+  let heads: Float32Array[] | null = null;
+  let celLosses: number[] = [];
+  if (useCel) {
+    if (!maskedFeatures || maskedFeatures.length !== n) throw new Error('CEL needs masked features for every prompt');
+    const pick = (fs: readonly LayerFeatures[]) => split.used.map((i) => layers.map((l) => fs[i][l]));
+    const trained = trainProjectionHeads(pick(features), pick(maskedFeatures), { seed: options.seed, ...options.cel });
+    heads = trained.heads;
+    celLosses = trained.losses;
+  }
+  const proj = features.map((f) => projectAll({ layers, dims, heads }, f));
+  const stats = layers.map((_, li) => fitLayerStats(split.used.map((i) => proj[i][li]), { shrinkage: options.shrinkage }));
+  // Leave-one-out local term for D_used (its index in the bank is its position in split.used).
+  const sUsed = split.used.map((i, b) => stats.map((st, li) => glocalLayerScore(st, proj[i][li], gamma, b).score));
+  const sRest = split.rest.map((i) => stats.map((st, li) => glocalLayerScore(st, proj[i][li], gamma).score));
+  const oneClass = fitOneClass(sUsed, { nu: options.nu });
+  const calibration = calibrateGate(
+    sUsed.map((s) => oneClassScore(oneClass, s)),
+    sRest.map((s) => oneClassScore(oneClass, s)),
+    { zeta: options.zeta, sided: options.sided },
+  );
+  return { version: 1, layers, dims, heads, stats, gamma, oneClass, calibration, split, celLosses };
+}
+
+/** Scores one prompt's features. */
+export function scoreDetector(det: OodDetector, features: LayerFeatures): DetectorScore {
+  const proj = projectAll(det, features);
+  const layerScores = det.stats.map((st, li) => glocalLayerScore(st, proj[li], det.gamma).score);
+  const z = oneClassScore(det.oneClass, layerScores);
+  return { z, layerScores, w: gateWeight(det.calibration, z) };
+}
+
+/** Scores many prompts. */
+export function scoreDetectorBatch(det: OodDetector, features: readonly LayerFeatures[]): DetectorScore[] {
+  return features.map((f) => scoreDetector(det, f));
+}
