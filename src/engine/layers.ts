@@ -58,9 +58,17 @@ export function embed(table: tf.Tensor, ids: tf.Tensor, differentiable: boolean)
   if (!differentiable) return tf.gather(table, ids);
   const [vocab, d] = table.shape as [number, number];
   const flatIds = tf.reshape(ids, [-1]);
-  const lookup = tf.customGrad(((t: tf.Tensor) => ({
-    value: tf.gather(t, flatIds),
-    gradFunc: (dy: tf.Tensor) => tf.scatterND(tf.reshape(flatIds, [-1, 1]), dy, [vocab, d]),
-  })) as Parameters<typeof tf.customGrad>[0]);
-  return tf.reshape(lookup(table) as tf.Tensor, [...ids.shape, d]);
+  // The ids go in as an input and are saved, so the engine keeps them alive until the backward
+  // pass even when the caller's tidy has already freed its own handles.
+  const lookup = tf.customGrad(((t: tf.Tensor, idx: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+    save([idx]);
+    return {
+      value: tf.gather(t, idx),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        tf.scatterND(tf.reshape(saved[0], [-1, 1]), dy, [vocab, d]),
+        tf.zerosLike(saved[0]),
+      ],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return tf.reshape(lookup(table, flatIds) as tf.Tensor, [...ids.shape, d]);
 }
