@@ -1,7 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from './config/config.module.js';
 import type { LetheConfig } from './config/config.js';
+import { AdaptersModule } from './modules/adapters/adapters.module.js';
+import { AuditModule } from './modules/audit/audit.module.js';
+import { AuthModule } from './modules/auth/auth.module.js';
 import { CommonModule } from './modules/common/common.module.js';
+import { ConsoleModule } from './modules/console/console.module.js';
 import { DatabaseModule } from './modules/database/database.module.js';
 
 /**
@@ -13,7 +17,7 @@ export class AppModule {
   static forRoot(config: LetheConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule],
+      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule, AuditModule, AuthModule, AdaptersModule, ConsoleModule],
     };
   }
 }

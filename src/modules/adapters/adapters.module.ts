@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { AdapterRegistryService } from './adapter-registry.service.js';
+import { AdapterRepository } from './adapter.repository.js';
+import { AdaptersController } from './adapters.controller.js';
+
+/** The adapter registry; import this module to use AdapterRegistryService. */
+@Module({
+  imports: [AuditModule],
+  controllers: [AdaptersController],
+  providers: [AdapterRepository, AdapterRegistryService],
+  exports: [AdapterRegistryService],
+})
+export class AdaptersModule {}

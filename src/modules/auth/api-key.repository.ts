@@ -1,0 +1,49 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, IsNull, type EntityManager } from 'typeorm';
+import { ApiKeyEntity } from './api-key.entity.js';
+
+/** Named queries over `api_key`. */
+@Injectable()
+export class ApiKeyRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  private repo(manager?: EntityManager) {
+    return (manager ?? this.ds.manager).getRepository(ApiKeyEntity);
+  }
+
+  async insert(row: Pick<ApiKeyEntity, 'name' | 'role' | 'prefix' | 'hash'>, manager?: EntityManager): Promise<ApiKeyEntity> {
+    const rows: { id: string }[] = await (manager ?? this.ds.manager).query(
+      'INSERT INTO api_key (name, role, prefix, hash) VALUES ($1, $2, $3, $4) RETURNING id',
+      [row.name, row.role, row.prefix, row.hash],
+    );
+    return this.repo(manager).findOneByOrFail({ id: rows[0].id });
+  }
+
+  findByPrefix(prefix: string): Promise<ApiKeyEntity[]> {
+    return this.repo().findBy({ prefix });
+  }
+
+  findByHash(hash: string, manager?: EntityManager): Promise<ApiKeyEntity | null> {
+    return this.repo(manager).findOneBy({ hash });
+  }
+
+  findById(id: string, manager?: EntityManager): Promise<ApiKeyEntity | null> {
+    return this.repo(manager).findOneBy({ id });
+  }
+
+  list(): Promise<ApiKeyEntity[]> {
+    return this.repo().find({ order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  countActiveAdmins(manager?: EntityManager): Promise<number> {
+    return this.repo(manager).countBy({ role: 'admin', revokedAt: IsNull() });
+  }
+
+  async markRevoked(id: string, manager: EntityManager): Promise<void> {
+    await this.repo(manager).update({ id }, { revokedAt: new Date() });
+  }
+
+  async touch(id: string, at: Date): Promise<void> {
+    await this.repo().update({ id }, { lastUsedAt: at });
+  }
+}
