@@ -1,0 +1,73 @@
+import { ApiError, authHeaders } from './client.js';
+
+/** One server-sent event. */
+export interface SseEvent {
+  event: string;
+  data: string;
+  id?: string;
+}
+
+/**
+ * Incremental `text/event-stream` parser (WHATWG HTML §9.2.6): feed it chunks, it returns the
+ * complete events so far. Comment lines (`:keep-alive`) are ignored; `data` lines are joined by \n.
+ */
+export class SseParser {
+  private buffer = '';
+  private data: string[] = [];
+  private event = '';
+  private id: string | undefined;
+
+  push(chunk: string): SseEvent[] {
+    this.buffer += chunk;
+    const out: SseEvent[] = [];
+    let nl: number;
+    while ((nl = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      const line = this.buffer.slice(0, nl);
+      const sepLen = this.buffer.startsWith('\r\n', nl) ? 2 : 1;
+      this.buffer = this.buffer.slice(nl + sepLen);
+      if (line === '') {
+        if (this.data.length > 0) out.push({ event: this.event || 'message', data: this.data.join('\n'), ...(this.id !== undefined ? { id: this.id } : {}) });
+        this.data = [];
+        this.event = '';
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') this.data.push(value);
+      else if (field === 'event') this.event = value;
+      else if (field === 'id') this.id = value;
+    }
+    return out;
+  }
+}
+
+/**
+ * Follows an SSE endpoint with fetch streaming, because EventSource cannot send the
+ * Authorization header (and the key must never go in the URL). Resolves when the stream ends;
+ * rejects with ApiError on an HTTP error. Abort with `signal`.
+ */
+export async function followEvents(path: string, onEvent: (e: SseEvent) => void, signal: AbortSignal): Promise<void> {
+  const res = await fetch(path, { headers: { ...authHeaders(), accept: 'text/event-stream' }, signal, credentials: 'omit', cache: 'no-store' });
+  if (!res.ok || !res.body) {
+    let message = `event stream failed with status ${res.status}`;
+    let code = `HTTP_${res.status}`;
+    try {
+      const body = (await res.json()) as { error?: { code?: string; message?: string } };
+      message = body.error?.message ?? message;
+      code = body.error?.code ?? code;
+    } catch {
+      // not JSON
+    }
+    throw new ApiError(res.status, code, message, null);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  const parser = new SseParser();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    for (const e of parser.push(value)) onEvent(e);
+  }
+}

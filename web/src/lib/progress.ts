@@ -1,0 +1,52 @@
+/** One progress bar: a label and a fraction in [0, 1] (undefined = indeterminate). */
+export interface ProgressBar {
+  label: string;
+  fraction: number | undefined;
+  note?: string;
+}
+
+const clamp = (v: number) => Math.min(1, Math.max(0, v));
+
+function fromObject(label: string, o: Record<string, unknown>): ProgressBar | undefined {
+  const num = (k: string) => (typeof o[k] === 'number' && Number.isFinite(o[k]) ? (o[k] as number) : undefined);
+  const name = typeof o.phase === 'string' ? o.phase : typeof o.stage === 'string' ? o.stage : typeof o.name === 'string' ? o.name : label;
+  const step = num('step') ?? num('done') ?? num('current');
+  const total = num('total');
+  const fraction = num('fraction') ?? (num('percent') !== undefined ? num('percent')! / 100 : undefined) ?? (step !== undefined && total ? step / total : undefined);
+  const notes: string[] = [];
+  if (step !== undefined && total !== undefined) notes.push(`${step} / ${total}`);
+  if (num('loss') !== undefined) notes.push(`loss ${num('loss')!.toPrecision(4)}`);
+  if (num('etaSeconds') !== undefined) notes.push(`about ${Math.ceil(num('etaSeconds')!)} s left`);
+  if (typeof o.state === 'string') notes.push(o.state);
+  if (typeof o.message === 'string') notes.push(o.message);
+  if (fraction === undefined && step === undefined && notes.length === 0) return undefined;
+  return { label: name, fraction: fraction === undefined ? undefined : clamp(fraction), note: notes.join(' · ') || undefined };
+}
+
+/**
+ * Reads the progress of an unlearning request in any of the shapes a job reports: a fraction,
+ * a percentage, `{ phase, step, total, loss, etaSeconds }`, a list of those, or a map of phase →
+ * one of those.
+ */
+export function toProgressBars(progress: unknown, label = 'progress'): ProgressBar[] {
+  if (typeof progress === 'number' && Number.isFinite(progress)) return [{ label, fraction: clamp(progress > 1 ? progress / 100 : progress) }];
+  if (Array.isArray(progress)) return progress.flatMap((p, i) => toProgressBars(p, `${label} ${i + 1}`));
+  if (progress && typeof progress === 'object') {
+    const o = progress as Record<string, unknown>;
+    const own = fromObject(label, o);
+    if (own) return [own];
+    return Object.entries(o).flatMap(([k, v]) => (v && (typeof v === 'object' || typeof v === 'number') ? toProgressBars(v, k) : []));
+  }
+  return [];
+}
+
+/** Merges bars by label (later ones win), keeping first-seen order. */
+export function mergeBars(prev: ProgressBar[], next: ProgressBar[]): ProgressBar[] {
+  const out = [...prev];
+  for (const b of next) {
+    const i = out.findIndex((p) => p.label === b.label);
+    if (i >= 0) out[i] = b;
+    else out.push(b);
+  }
+  return out;
+}

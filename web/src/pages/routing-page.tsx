@@ -1,0 +1,114 @@
+import { useState } from 'preact/hooks';
+import { listRoutingDecisions } from '../api/endpoints.js';
+import type { RoutingDecision } from '../api/types.js';
+import { JsonBlock, LoadView } from '../components/load-view.js';
+import { PlanTable } from '../components/plan-table.js';
+import { formatTime, localInputToIso } from '../lib/format.js';
+import { useLoad } from '../lib/use-load.js';
+
+const PAGE = 50;
+
+interface Search {
+  adapterId: string;
+  keyId: string;
+  from: string;
+  to: string;
+}
+
+/** Routing decisions searched by adapter, API key and time; each shows its plan and scores. */
+export function RoutingPage() {
+  const empty: Search = { adapterId: '', keyId: '', from: '', to: '' };
+  const [draft, setDraft] = useState<Search>(empty);
+  const [search, setSearch] = useState<Search>(empty);
+  const [cursors, setCursors] = useState<(string | number | undefined)[]>([undefined]);
+  const cursor = cursors[cursors.length - 1];
+  const [load] = useLoad(
+    (s) =>
+      listRoutingDecisions(
+        { adapterId: search.adapterId.trim(), keyId: search.keyId.trim(), from: localInputToIso(search.from), to: localInputToIso(search.to), limit: PAGE, after: cursor },
+        s,
+      ),
+    [search, cursor],
+  );
+  const set = (k: keyof Search) => (e: Event) => setDraft({ ...draft, [k]: (e.target as HTMLInputElement).value });
+
+  return (
+    <>
+      <h1 tabIndex={-1}>Routing decisions</h1>
+      <form
+        class="filters"
+        aria-label="Search routing decisions"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setSearch(draft);
+          setCursors([undefined]);
+        }}
+      >
+        <div>
+          <label for="r-adapter">Adapter id</label>
+          <input id="r-adapter" value={draft.adapterId} onInput={set('adapterId')} />
+        </div>
+        <div>
+          <label for="r-key">API key id</label>
+          <input id="r-key" value={draft.keyId} onInput={set('keyId')} />
+        </div>
+        <div>
+          <label for="r-from">From</label>
+          <input id="r-from" type="datetime-local" step={1} value={draft.from} onInput={set('from')} />
+        </div>
+        <div>
+          <label for="r-to">To</label>
+          <input id="r-to" type="datetime-local" step={1} value={draft.to} onInput={set('to')} />
+        </div>
+        <button type="submit">Search</button>
+      </form>
+      <LoadView load={load} what="routing decisions" missing="No routing decisions: this server does not record routing decisions yet.">
+        {(page) =>
+          page.items.length === 0 ? (
+            <p class="empty" role="status">
+              No routing decisions match.
+            </p>
+          ) : (
+            <>
+              <ul class="decisions" data-testid="decisions">
+                {page.items.map((d) => (
+                  <Decision key={d.id} d={d} />
+                ))}
+              </ul>
+              <nav class="pager" aria-label="Routing decision pages">
+                <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
+                  Previous page
+                </button>
+                <button type="button" disabled={page.nextCursor === null || page.nextCursor === undefined} onClick={() => setCursors([...cursors, page.nextCursor ?? undefined])}>
+                  Next page
+                </button>
+              </nav>
+            </>
+          )
+        }
+      </LoadView>
+    </>
+  );
+}
+
+function Decision({ d }: { d: RoutingDecision }) {
+  const applied = (d.plan?.entries ?? []).filter((e) => e.applied ?? e.strength > 0).length;
+  const key = d.keyId ?? d.actor ?? '—';
+  return (
+    <li>
+      <details>
+        <summary>
+          {formatTime(String(d.at ?? d.createdAt ?? ''))} · key {key} · {applied} adapter{applied === 1 ? '' : 's'} applied
+          {d.plan?.mode ? ` · ${d.plan.mode}` : ''}
+        </summary>
+        <PlanTable plan={d.plan ?? { entries: [] }} caption={`Plan of decision ${d.id}`} />
+        {d.scores && Object.keys(d.scores).length > 0 && (
+          <>
+            <h3>Detector scores</h3>
+            <JsonBlock value={d.scores} label={`Detector scores of decision ${d.id}`} />
+          </>
+        )}
+      </details>
+    </li>
+  );
+}
