@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
-import { conv1dDown, conv1dUp } from './conv1d.js';
+import { conv1dDown, conv1dUp, linear, patchDown, patchUp } from './conv1d.js';
 import { SeededRandom } from './random.js';
 
 // Float64 references written from the definitions (PyTorch Conv1d / ConvTranspose1d, k=4, s=2, p=1).
@@ -118,5 +118,48 @@ describe('strided conv1d ops', () => {
       fd[i] = (loss(plus) - loss(minus)) / (2 * h);
     }
     expect(maxAbsDiff(dw.dataSync(), fd)).toBeLessThan(1e-3);
+  });
+
+  it('patchDown / patchUp are the non-overlapping strided convolution and its transpose (float64 reference)', () => {
+    const [batch, patch, n, c] = [2, 4, 3, 5];
+    const x = rand(batch * n * patch), w = rand(patch * c), bias = rand(c);
+    const y = patchDown(tf.tensor2d(x, [batch, n * patch]), tf.tensor2d(w, [patch, c]), tf.tensor1d(bias));
+    const ref = new Float64Array(batch * n * c);
+    for (let b = 0; b < batch; b++)
+      for (let o = 0; o < n; o++)
+        for (let co = 0; co < c; co++) {
+          let s = bias[co];
+          for (let k = 0; k < patch; k++) s += w[k * c + co] * x[b * n * patch + o * patch + k];
+          ref[(b * n + o) * c + co] = s;
+        }
+    expect(y.shape).toEqual([batch, n, c]);
+    expect(maxAbsDiff(y.dataSync(), ref)).toBeLessThan(1e-4);
+    // patchUp with the transposed weights is the adjoint: <down(x), g> = <x, up(g)> (no bias).
+    const g = rand(batch * n * c);
+    const wT = new Float32Array(c * patch);
+    for (let k = 0; k < patch; k++) for (let co = 0; co < c; co++) wT[co * patch + k] = w[k * c + co];
+    const down = Float64Array.from(patchDown(tf.tensor2d(x, [batch, n * patch]), tf.tensor2d(w, [patch, c])).dataSync());
+    const up = Float64Array.from(patchUp(tf.tensor3d(g, [batch, n, c]), tf.tensor2d(wT, [c, patch])).dataSync());
+    const lhs = down.reduce((s, v, i) => s + v * g[i], 0);
+    const rhs = up.reduce((s, v, i) => s + v * x[i], 0);
+    expect(Math.abs(lhs - rhs)).toBeLessThan(1e-3 * Math.max(1, Math.abs(lhs)));
+  });
+
+  it('linear has the matMul value and gradients (float64 reference)', () => {
+    const [m, k, n] = [5, 3, 4];
+    const x = rand(m * k), w = rand(k * n), g = rand(m * n);
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(linear(a, b), tf.tensor2d(g, [m, n]))))([
+      tf.tensor2d(x, [m, k]),
+      tf.tensor2d(w, [k, n]),
+    ]);
+    const refDx = new Float64Array(m * k), refDw = new Float64Array(k * n);
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++)
+        for (let l = 0; l < k; l++) {
+          refDx[i * k + l] += g[i * n + j] * w[l * n + j];
+          refDw[l * n + j] += g[i * n + j] * x[i * k + l];
+        }
+    expect(maxAbsDiff(dx.dataSync(), refDx)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(dw.dataSync(), refDw)).toBeLessThan(1e-4);
   });
 });
