@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { deserializeDetector, serializeDetector } from './detector-codec.js';
-import { fitDetector, scoreDetectorBatch, splitIndices, type LayerFeatures } from './detector.js';
+import { fitDetector, scoreDetectorBatch, splitIndices, toItemMajor, type LayerFeatures } from './detector.js';
 import { auroc, gateRates } from './metrics.js';
 import { OodRandom } from './random.js';
 
@@ -29,6 +29,17 @@ describe('splitIndices', () => {
     expect(splitIndices(20, 0.8, 1)).toEqual(s);
     expect(splitIndices(2)).toMatchObject({ used: [expect.any(Number)], rest: [expect.any(Number)] });
     expect(splitIndices(1)).toEqual({ used: [0], rest: [] });
+  });
+});
+
+describe('toItemMajor', () => {
+  it('transposes the engine layer-major features without copying vectors', () => {
+    const v = (x: number) => Float32Array.of(x);
+    const layerMajor = [[v(1), v(2), v(3)], [v(4), v(5), v(6)]];
+    const sut = toItemMajor(layerMajor);
+    expect(sut.map((item) => item.map((f) => f[0]))).toEqual([[1, 4], [2, 5], [3, 6]]);
+    expect(sut[1][0]).toBe(layerMajor[0][1]);
+    expect(() => toItemMajor([[v(1)], []])).toThrow();
   });
 });
 

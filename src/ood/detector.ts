@@ -40,7 +40,10 @@ export interface DetectorOptions {
   seed?: number;
   /** Covariance shrinkage: `ledoit-wolf` (default) or a fixed λ. */
   shrinkage?: 'ledoit-wolf' | number;
-  /** Which layers of the feature arrays to use. Default: all. */
+  /**
+   * Which layers of the feature arrays to use. Default: all (with the engine's features: index 0 =
+   * embeddings, then each block; O3 drops its encoder's embedding layer, pass the rest to do the same).
+   */
   layers?: readonly number[];
   cel?: CelTrainOptions;
 }
@@ -76,6 +79,16 @@ export interface DetectorScore {
   z: number;
   layerScores: number[];
   w: number;
+}
+
+/**
+ * Transposes the engine's layer-major features (`promptFeatures(model, ids)`: [layer][prompt]) into
+ * the item-major form the detector takes ([prompt][layer]). No copies of the vectors.
+ */
+export function toItemMajor(layerMajor: readonly (readonly Float32Array[])[]): Float32Array[][] {
+  const n = layerMajor[0]?.length ?? 0;
+  if (layerMajor.some((l) => l.length !== n)) throw new Error('every layer must have one vector per prompt');
+  return Array.from({ length: n }, (_, i) => layerMajor.map((l) => l[i]));
 }
 
 /** Seeded split: round(f·n) items in D_used, at least one in each part when n ≥ 2. */
