@@ -4,11 +4,11 @@
  * progress events, cancellation through an AbortSignal. No tensors leak per step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core registers gradient functions only on request; training needs them.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import { ensureGradients } from './trainer-gradients.js';
 import { AdamW, clipByGlobalNorm, type AdamWOptions } from './trainer-optim.js';
 
 export { AdamW, clipByGlobalNorm, globalNorm, warmupCosineSchedule, type AdamWOptions } from './trainer-optim.js';
+export { ensureGradients } from './trainer-gradients.js';
 export { buildLmBatch, maskedCrossEntropy, type LmBatch, type LmExample } from './trainer-loss.js';
 
 export interface TrainProgress {
@@ -68,6 +68,7 @@ export async function train<T>(options: TrainOptions<T>): Promise<TrainResult> {
   if (examples.length === 0) throw new Error('train: no examples');
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`train: batchSize must be a positive integer, got ${batchSize}`);
   if (!Number.isInteger(steps) || steps < 0) throw new Error(`train: steps must be a non-negative integer, got ${steps}`);
+  await ensureGradients();
   const order = batchOrder(examples.length, batchSize, options.seed ?? 0, options.keepPartialBatch ?? true);
   const optimizer = new AdamW(variables, options.optimizer);
   const losses: number[] = [];
