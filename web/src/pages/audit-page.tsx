@@ -32,7 +32,7 @@ export function AuditPage() {
   const [filter, setFilter] = useState<Filter>(empty);
   const [cursors, setCursors] = useState<(number | undefined)[]>([undefined]);
   const cursor = cursors[cursors.length - 1];
-  const [load] = useLoad((s) => listAudit({ ...toQuery(filter), limit: PAGE, after: cursor }, s), [filter, cursor]);
+  const [load, reloadList] = useLoad((s) => listAudit({ ...toQuery(filter), limit: PAGE, after: cursor }, s), [filter, cursor]);
   const [verdict, reverify] = useLoad((s) => verifyAudit(s), []);
   const [exportMsg, setExportMsg] = useState<string | null>(null);
   const badSeq = verdict.state === 'ok' && !verdict.data.valid ? verdict.data.firstBadSeq : undefined;
@@ -57,9 +57,29 @@ export function AuditPage() {
       <section aria-labelledby="chain-h">
         <h2 id="chain-h">Chain verification</h2>
         <Verdict load={verdict} />
-        <button type="button" onClick={reverify}>
-          Verify again
-        </button>
+        <p class="actions">
+          <button
+            type="button"
+            onClick={() => {
+              reverify();
+              reloadList();
+            }}
+          >
+            Verify again
+          </button>
+          {badSeq !== undefined && (
+            <button
+              type="button"
+              onClick={() => {
+                setDraft(empty);
+                setFilter(empty);
+                setCursors([Math.max(0, badSeq - 1)]);
+              }}
+            >
+              Show event #{badSeq}
+            </button>
+          )}
+        </p>
       </section>
       <h2>Events</h2>
       <form
