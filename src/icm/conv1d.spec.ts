@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
+import { ensureGradients } from '../engine/gradients.js';
 import { conv1dDown, conv1dUp, linear, patchDown, patchUp } from './conv1d.js';
 import { SeededRandom } from './random.js';
 
@@ -52,6 +53,7 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 describe('strided conv1d ops', () => {
   beforeAll(async () => {
     await initBackend();
+    await ensureGradients();
   });
 
   it('conv1dDown matches the float64 definition (tolerance 1e-4)', () => {

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 
 /*
  * Strided 1-D convolutions (kernel 4, stride 2, padding 1) written as reshape + slice + matMul.

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureGradients } from '../engine/gradients.js';
 import type { Cvae } from './cvae.js';
 import { SeededRandom } from './random.js';
 
@@ -41,6 +42,7 @@ export async function trainCvae(model: Cvae, data: CvaeDataset, options: CvaeTra
   const { inputLength, condDim, latentDim } = model.config;
   for (const v of data.x) if (v.length !== inputLength) throw new Error(`vector of length ${v.length}, expected ${inputLength}`);
   for (const c of data.cond) if (c.length !== condDim) throw new Error(`condition of length ${c.length}, expected ${condDim}`);
+  await ensureGradients(); // plain Node does not register tfjs gradients on its own
   const rng = new SeededRandom(options.seed);
   const optimizer = tf.train.adam(options.learningRate);
   const xAll = tf.tensor2d(concat(data.x), [n, inputLength]); // [n, inputLength]
