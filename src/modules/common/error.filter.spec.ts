@@ -1,0 +1,38 @@
+import { BadRequestException, Logger, NotFoundException } from '@nestjs/common';
+import type { Request } from 'express';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DomainError, ErrorCode, HTTP_STATUS } from './domain-error.js';
+import { ErrorFilter } from './error.filter.js';
+
+const req = (id?: string) => ({ id, headers: {}, method: 'GET', originalUrl: '/x' }) as unknown as Request;
+
+describe('ErrorFilter.toResponse', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('keeps a DomainError code and details, with the status from the one mapping', () => {
+    const sut = new ErrorFilter();
+    for (const code of Object.values(ErrorCode)) {
+      const { status, body } = sut.toResponse(new DomainError(code, 'msg', { a: 1 }), req());
+      expect(status).toBe(HTTP_STATUS[code]);
+      expect(body).toEqual({ error: { code, message: 'msg', details: { a: 1 } } });
+    }
+  });
+
+  it('maps Nest HTTP exceptions by status', () => {
+    const sut = new ErrorFilter();
+    expect(sut.toResponse(new NotFoundException('Cannot GET /nope'), req()).body.error).toMatchObject({ code: 'NOT_FOUND', message: 'Cannot GET /nope' });
+    expect(sut.toResponse(new BadRequestException('bad'), req()).status).toBe(400);
+  });
+
+  it('answers unknown errors with a generic 500 and logs them with the request id', () => {
+    const logged: string[] = [];
+    vi.spyOn(Logger.prototype, 'error').mockImplementation((m: unknown) => void logged.push(String(m)));
+    const { status, body } = new ErrorFilter().toResponse(new Error('secret db password in message'), req('req-42'));
+    expect(status).toBe(500);
+    expect(body).toEqual({ error: { code: 'INTERNAL', message: 'internal error', details: { requestId: 'req-42' } } });
+    expect(JSON.stringify(body)).not.toContain('secret');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('req-42');
+    expect(logged[0]).toContain('secret db password');
+  });
+});
