@@ -9,7 +9,7 @@ const env = { TZ: 'UTC', LETHE_LOG_LEVEL: process.env.LETHE_LOG_LEVEL ?? 'silent
 export default defineConfig({
   test: {
     projects: [
-      { plugins, test: { name: 'unit', include: ['src/**/*.spec.ts'], env, testTimeout: 60_000 } },
+      { plugins, test: { name: 'unit', include: ['src/**/*.spec.ts', 'web/src/**/*.spec.ts'], env, testTimeout: 60_000 } },
       {
         plugins,
         test: {

@@ -162,6 +162,16 @@ describe('admin console in headless Chromium', () => {
     await expect.poll(() => table.getByRole('link', { name: 'forget-dune' }).count()).toBe(0);
     expect(await xssLink.count()).toBe(1);
 
+    // Date filter: nothing was created before 2000, both since.
+    await page.getByLabel('Kind').selectOption('');
+    await page.getByLabel('Created before').fill('2000-01-01T00:00');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toBe('No adapters match these filters.');
+    await page.getByLabel('Created before').fill('');
+    await page.getByLabel('Created from').fill('2000-01-01T00:00');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(2);
+
     await xssLink.click();
     await page.getByRole('heading', { level: 1, name: `Adapter ${XSS_NAME}` }).waitFor();
     expect(await page.locator('main img').count()).toBe(0);
