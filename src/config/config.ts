@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { basename, resolve } from 'node:path';
 import { z } from 'zod';
 import { BACKEND_ORDER } from '../engine/backend.js';
 
@@ -56,6 +57,32 @@ export const ENV_SCHEMA = {
   LETHE_METRICS_PUBLIC: opt(z.stringbool().default(false)).describe(
     'true: GET /metrics needs no API key (for a scraper on a private network). Default: admin key required.',
   ),
+  LETHE_MODEL_DIR: opt(z.string().min(1).default('./models/demo')).describe(
+    'Base model folder (Hugging Face layout: config.json, model.safetensors, tokenizer.json) served by /v1/completions.',
+  ),
+  LETHE_MODEL_ID: opt(z.string().regex(/^[\w.-]+$/, 'letters, digits, _ . - only').optional()).describe(
+    'Model id clients name in `model` (adapters as `<id>:<adapter>`). Unset: the model folder name.',
+  ),
+  LETHE_INFERENCE_WORKERS: opt(z.coerce.number().int().min(0).max(64).optional()).describe(
+    'Inference worker threads. Unset: one per core, at most 4. 0 runs inference on the main thread (debugging only).',
+  ),
+  LETHE_BATCH_WINDOW_MS: opt(z.coerce.number().min(0).max(1000).default(5)).describe('Micro-batching: how long the first request waits for company (ms).'),
+  LETHE_BATCH_MAX_SIZE: opt(z.coerce.number().int().min(1).max(256).default(8)).describe('Micro-batching: most requests per batch.'),
+  LETHE_QUEUE_MAX: opt(z.coerce.number().int().min(0).max(100_000).default(256)).describe(
+    'Most inference requests waiting; beyond, 429 with Retry-After.',
+  ),
+  LETHE_REQUEST_TIMEOUT_MS: opt(z.coerce.number().int().min(0).max(3_600_000).default(60_000)).describe(
+    'Inference request timeout, queue wait included (ms; 0 = none); a timed-out request gets 504.',
+  ),
+  LETHE_MAX_TOKENS_LIMIT: opt(z.coerce.number().int().min(1).max(100_000).default(256)).describe('Largest `max_tokens` a completion may ask for.'),
+  LETHE_MAX_PROMPTS: opt(z.coerce.number().int().min(1).max(1024).default(16)).describe('Most prompts in one completion request (prompt as an array).'),
+  LETHE_ADAPTER_CACHE_MB: opt(z.coerce.number().min(0).max(1_000_000).default(256)).describe(
+    'Byte budget of the adapter cache (loaded adapters, per process), in MiB.',
+  ),
+  LETHE_ROUTING_SAMPLE_RATE: opt(z.coerce.number().min(0).max(1).default(1)).describe(
+    'Share of routing decisions stored in routing_decision (0..1); admins\' requests are always stored.',
+  ),
+  LETHE_ROUTING_STRENGTH_MAX: opt(z.coerce.number().min(0).max(100).default(2)).describe('Upper bound of explicit adapter strengths (lower bound 0).'),
 };
 
 const envSchema = z.object(ENV_SCHEMA);
@@ -90,6 +117,21 @@ export interface LetheConfig {
   };
   /** GET /metrics without an API key. */
   readonly metricsPublic: boolean;
+  /** Inference settings (LETHE_MODEL_*, LETHE_INFERENCE_WORKERS, LETHE_BATCH_*, ...). */
+  readonly inference: {
+    readonly modelDir: string;
+    readonly modelId: string;
+    readonly workers: number;
+    readonly batchWindowMs: number;
+    readonly batchMaxSize: number;
+    readonly queueMax: number;
+    readonly requestTimeoutMs: number;
+    readonly maxTokensLimit: number;
+    readonly maxPrompts: number;
+    readonly adapterCacheBytes: number;
+    readonly routingSampleRate: number;
+    readonly strengthMax: number;
+  };
 }
 
 /** Raised by {@link loadConfig}; `issues` names every bad variable. */
@@ -132,6 +174,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       poolSize: e.LETHE_JOBS_POOL_SIZE,
     }),
     metricsPublic: e.LETHE_METRICS_PUBLIC,
+    inference: Object.freeze({
+      modelDir: resolve(e.LETHE_MODEL_DIR),
+      modelId: e.LETHE_MODEL_ID ?? (basename(resolve(e.LETHE_MODEL_DIR)).replace(/[^\w.-]/g, '-') || 'model'),
+      workers: e.LETHE_INFERENCE_WORKERS ?? Math.min(4, Math.max(1, availableParallelism())),
+      batchWindowMs: e.LETHE_BATCH_WINDOW_MS,
+      batchMaxSize: e.LETHE_BATCH_MAX_SIZE,
+      queueMax: e.LETHE_QUEUE_MAX,
+      requestTimeoutMs: e.LETHE_REQUEST_TIMEOUT_MS,
+      maxTokensLimit: e.LETHE_MAX_TOKENS_LIMIT,
+      maxPrompts: e.LETHE_MAX_PROMPTS,
+      adapterCacheBytes: Math.round(e.LETHE_ADAPTER_CACHE_MB * 1024 * 1024),
+      routingSampleRate: e.LETHE_ROUTING_SAMPLE_RATE,
+      strengthMax: e.LETHE_ROUTING_STRENGTH_MAX,
+    }),
   });
 }
 

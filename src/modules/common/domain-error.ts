@@ -12,6 +12,10 @@ export enum ErrorCode {
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   INTEGRITY = 'INTEGRITY',
   UNAVAILABLE = 'UNAVAILABLE',
+  /** Back-pressure: the inference queue is full (with Retry-After). */
+  TOO_MANY_REQUESTS = 'TOO_MANY_REQUESTS',
+  /** The request ran past its timeout. */
+  TIMEOUT = 'TIMEOUT',
   INTERNAL = 'INTERNAL',
 }
 
@@ -28,6 +32,8 @@ export const HTTP_STATUS: Record<ErrorCode, HttpStatus> = {
   // Stored data failed its integrity check (e.g. a blob's sha256): the server's fault, not the caller's.
   [ErrorCode.INTEGRITY]: HttpStatus.INTERNAL_SERVER_ERROR,
   [ErrorCode.UNAVAILABLE]: HttpStatus.SERVICE_UNAVAILABLE,
+  [ErrorCode.TOO_MANY_REQUESTS]: HttpStatus.TOO_MANY_REQUESTS,
+  [ErrorCode.TIMEOUT]: HttpStatus.GATEWAY_TIMEOUT,
   [ErrorCode.INTERNAL]: HttpStatus.INTERNAL_SERVER_ERROR,
 };
 

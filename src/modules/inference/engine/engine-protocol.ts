@@ -1,0 +1,33 @@
+import type { BackendName } from '../../../engine/backend.js';
+import type { EngineAdapterPayload, EngineBatch, EngineInfo, EngineRowResult, EngineTokenEvent } from './inference-engine.js';
+
+/** Messages from the main thread to an inference worker. */
+export type ToWorker =
+  | {
+      type: 'generate';
+      id: number;
+      batch: EngineBatch;
+      /** Adapters this worker has not been sent yet. */
+      adapters: EngineAdapterPayload[];
+      /** Int32 per row, set to 1 by the main thread when that request is cancelled. */
+      cancel: SharedArrayBuffer;
+    }
+  | { type: 'condition'; id: number; prompts: number[][] }
+  | { type: 'evict'; keys: string[] }
+  | { type: 'memory'; id: number };
+
+/** Messages from an inference worker to the main thread. */
+export type FromWorker =
+  | { type: 'ready'; info: EngineInfo }
+  | { type: 'boot-error'; message: string }
+  | { type: 'token'; id: number; event: EngineTokenEvent }
+  | { type: 'result'; id: number; results: EngineRowResult[] }
+  | { type: 'vectors'; id: number; vectors: Float32Array[] }
+  | { type: 'memory'; id: number; memory: { tensors: number; bytes: number; adapters: number } }
+  | { type: 'error'; id: number; message: string; cancelled: boolean };
+
+/** What a worker is started with. */
+export interface WorkerInit {
+  modelDir: string;
+  backend?: BackendName;
+}

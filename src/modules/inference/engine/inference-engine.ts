@@ -1,0 +1,197 @@
+/**
+ * The inference engine one worker thread (or the main thread, LETHE_INFERENCE_WORKERS=0) runs:
+ * the base model, the adapters it was sent (tensors, keyed `<id>@<version>`), batched generation
+ * with per-row plans, and condition vectors for auto routing. Framework-free: no Nest, no database.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, type BackendName } from '../../../engine/backend.js';
+import { loadCheckpoint, type LoadedCheckpoint } from '../../../engine/checkpoint.js';
+import { conditionVector } from '../../../engine/features.js';
+import { generate, type FinishReason } from '../../../engine/generate.js';
+import { LoraFactorCache, stackLora } from '../../../engine/lora.js';
+import type { LoraAdapter, PlanEntry } from '../../../engine/lora-types.js';
+import { parseModelConfig, type ModelConfig } from '../../../engine/model-config.js';
+import { importPeftAdapter } from '../../../engine/peft.js';
+import type { TextTokenizer } from '../../../engine/tokenizer.js';
+import { TransformerModel } from '../../../engine/transformer.js';
+
+/** An adapter as shipped to an engine: registry metadata + the PEFT safetensors bytes. */
+export interface EngineAdapterPayload {
+  /** `<id>@<version>` */
+  key: string;
+  rank: number;
+  alpha: number;
+  targetModules: string[];
+  weights: Uint8Array;
+}
+
+/** Generation settings shared by every row of one engine batch. */
+export interface EngineGenerationOptions {
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  stop: string[];
+  seed?: number;
+}
+
+/** One prompt of a batch with its own plan (adapter keys and strengths, applied entries only). */
+export interface EngineRow {
+  prompt: number[];
+  plan: Array<{ key: string; strength: number }>;
+}
+
+export interface EngineBatch {
+  rows: EngineRow[];
+  options: EngineGenerationOptions;
+}
+
+export interface EngineRowResult {
+  text: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** A streamed piece of one row's text. */
+export interface EngineTokenEvent {
+  row: number;
+  delta: string;
+  done: boolean;
+  finishReason?: FinishReason;
+}
+
+export interface EngineInfo {
+  backend: BackendName;
+  family: string;
+  parameters: number;
+  contextLength: number;
+}
+
+/** Thrown from the token callback when every row of a batch was cancelled: stops the batch. */
+export class BatchCancelledError extends Error {
+  constructor() {
+    super('every request of the batch was cancelled');
+    this.name = 'BatchCancelledError';
+  }
+}
+
+export class InferenceEngine {
+  private readonly adapters = new Map<string, LoraAdapter>();
+  private readonly factors = new LoraFactorCache();
+
+  private constructor(
+    readonly model: TransformerModel,
+    readonly tokenizer: TextTokenizer,
+    readonly info: EngineInfo,
+  ) {}
+
+  /** Loads a checkpoint folder on the chosen backend (the base weights are then owned by the model). */
+  static async load(modelDir: string, backend?: BackendName): Promise<InferenceEngine> {
+    const b = await initBackend(backend);
+    const ckpt = await loadCheckpoint(modelDir);
+    return InferenceEngine.fromCheckpoint(ckpt, b.name);
+  }
+
+  static fromCheckpoint(ckpt: LoadedCheckpoint, backend: BackendName): InferenceEngine {
+    const config: ModelConfig = parseModelConfig(ckpt.config);
+    const model = TransformerModel.create(config, ckpt.weights);
+    let parameters = 0;
+    for (const t of ckpt.weights.values()) parameters += t.size;
+    tf.dispose([...ckpt.weights.values()]); // create() copied them into the fast layout
+    return new InferenceEngine(model, ckpt.tokenizer, { backend, family: config.family, parameters, contextLength: config.maxPositions });
+  }
+
+  hasAdapter(key: string): boolean {
+    return this.adapters.has(key);
+  }
+
+  /** Validates (PEFT import rules, against this model) and keeps an adapter's tensors. */
+  addAdapter(p: EngineAdapterPayload): void {
+    if (this.adapters.has(p.key)) return;
+    const cfg = { peft_type: 'LORA', r: p.rank, lora_alpha: p.alpha, target_modules: p.targetModules };
+    const adapter = importPeftAdapter(cfg, p.weights, this.model.config);
+    this.adapters.set(p.key, adapter);
+  }
+
+  /** Frees adapters (after the registry changed or the cache evicted them). */
+  evictAdapters(keys: readonly string[]): void {
+    for (const key of keys) {
+      const a = this.adapters.get(key);
+      if (!a) continue;
+      this.factors.evict(a);
+      for (const m of a.modules.values()) tf.dispose([m.a, m.b]);
+      this.adapters.delete(key);
+    }
+  }
+
+  /**
+   * Generates every row of the batch at once; each row gets exactly the sum of its own plan's
+   * adapters (rank stacking with per-row scales), so a row answers as it would alone.
+   * `cancelled(row)` is polled at every token; when every row is cancelled the batch stops.
+   */
+  async generate(
+    batch: EngineBatch,
+    onToken?: (e: EngineTokenEvent) => void,
+    cancelled?: (row: number) => boolean,
+  ): Promise<EngineRowResult[]> {
+    const plans: PlanEntry[][] = batch.rows.map((r) =>
+      r.plan.map((e) => {
+        const adapter = this.adapters.get(e.key);
+        if (!adapter) throw new Error(`adapter ${e.key} is not loaded in this engine`);
+        return { adapter, strength: e.strength };
+      }),
+    );
+    const anyLora = plans.some((p) => p.length > 0);
+    const sharedPlan = anyLora && plans.every((p) => samePlan(p, plans[0]));
+    const lora = anyLora ? stackLora(this.model, sharedPlan ? plans[0] : plans, { cache: this.factors }) : undefined;
+    const n = batch.rows.length;
+    try {
+      const out = await generate(
+        this.model,
+        this.tokenizer,
+        batch.rows.map((r) => r.prompt),
+        {
+          maxTokens: batch.options.maxTokens,
+          temperature: batch.options.temperature,
+          topP: batch.options.topP,
+          stop: batch.options.stop,
+          seed: batch.options.seed,
+          lora,
+          onToken: (e) => {
+            if (cancelled) {
+              let all = true;
+              for (let r = 0; r < n && all; r++) all = cancelled(r);
+              if (all) throw new BatchCancelledError();
+              if (cancelled(e.row)) return;
+            }
+            if (onToken && (e.delta !== '' || e.done)) onToken({ row: e.row, delta: e.delta, done: e.done, finishReason: e.finishReason });
+          },
+        },
+      );
+      return out.map((r) => ({ text: r.text, finishReason: r.finishReason, promptTokens: r.promptTokens, completionTokens: r.completionTokens }));
+    } finally {
+      lora?.dispose();
+    }
+  }
+
+  /** Condition vectors (last layer, final position) of tokenized prompts, for auto routing. */
+  conditionVectors(prompts: number[][]): Float32Array[] {
+    return prompts.map((p) => conditionVector(this.model, [p]));
+  }
+
+  memory(): { tensors: number; bytes: number; adapters: number } {
+    const m = tf.memory();
+    return { tensors: m.numTensors, bytes: m.numBytes, adapters: this.adapters.size };
+  }
+
+  dispose(): void {
+    this.evictAdapters([...this.adapters.keys()]);
+    this.factors.dispose();
+    tf.dispose([...this.model.params.values()]);
+  }
+}
+
+function samePlan(a: PlanEntry[], b: PlanEntry[]): boolean {
+  return a.length === b.length && a.every((e, i) => e.adapter === b[i].adapter && e.strength === b[i].strength);
+}
+
