@@ -173,7 +173,8 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     if (this.boss) return;
     const runsWorker = this.config.runsWorker;
     this.db = new PgBossDb(this.connection.url, this.options.poolSize, (e) => this.logger.warn(`pg-boss pool: ${e.message}`));
-    const boss = new PgBoss({ db: this.db, schedule: false, supervise: runsWorker, migrate: true });
+    // PgBoss.Db's type omits the `undefined` pg-boss itself answers after close (see PgBossDb).
+    const boss = new PgBoss({ db: this.db as PgBoss.Db, schedule: false, supervise: runsWorker, migrate: true });
     boss.on('error', (e: Error) => this.logger.error(`pg-boss: ${e.message}`, e.stack));
     await boss.start();
     for (const job of this.registry.all()) {
@@ -221,21 +222,32 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     } finally {
       clearTimeout(timer);
     }
+    // Handlers deaf to their signal are still running: pg-boss has failed their jobs by now.
     for (const [id, name] of this.handedBack) {
-      try {
-        const job = await boss.getJobById(name, id);
-        if (job?.state === 'failed') await boss.retry(name, id);
-        if (this.running.has(id)) {
-          // Still running, deaf to its signal: record the hand-back ourselves.
-          await this.progress.write({ jobId: id, name, subject: null, state: 'retry', message: 'handed back at shutdown' });
-        }
-        this.logger.warn(`job ${name}/${id} handed back at shutdown`);
-      } catch (e) {
-        this.logger.error(`could not hand back job ${name}/${id}: ${(e as Error).message}`);
-      }
+      if (!this.running.has(id)) continue;
+      await this.handBack(boss, name, id, 'did not stop within the grace period');
+      await this.progress
+        .write({ jobId: id, name, subject: null, state: 'retry', message: 'handed back at shutdown' })
+        .catch((e: Error) => this.logger.warn(`progress: ${e.message}`));
     }
     await this.db?.close();
     this.working = false;
+  }
+
+  /**
+   * Returns a job to the queue: fails it (pg-boss moves it to retry, or to failed on its last
+   * attempt) and re-opens it when that failure was final. Awaited, so the state is settled before
+   * pg-boss's own (unawaited) fail of the same job, which then changes nothing that matters.
+   */
+  private async handBack(boss: PgBoss, name: string, id: string, why: string): Promise<void> {
+    try {
+      const job = await boss.getJobById(name, id);
+      if (job?.state === 'active') await boss.fail(name, id, { message: `handed back at shutdown: ${why}` });
+      if ((await boss.getJobById(name, id))?.state === 'failed') await boss.retry(name, id);
+      this.logger.warn(`job ${name}/${id} handed back at shutdown (${why})`);
+    } catch (e) {
+      this.logger.error(`could not hand back job ${name}/${id}: ${(e as Error).message}`);
+    }
   }
 
   private queueOptions(name: string, o: JobQueueOptions): PgBoss.Queue {
@@ -286,6 +298,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       const message = error instanceof Error ? error.message : String(error);
       outcome = this.handedBack.has(job.id) ? 'handed_back' : attempt < maxAttempts ? 'retry' : 'failed';
       const note = outcome === 'handed_back' ? `handed back at shutdown: ${message}` : message;
+      if (outcome === 'handed_back' && this.boss) await this.handBack(this.boss, job.name, job.id, message);
       await tracker.finish(outcome === 'failed' ? 'failed' : 'retry', note).catch((e: Error) => this.logger.warn(`progress: ${e.message}`));
       const log = `job ${job.name}/${job.id} attempt ${attempt}/${maxAttempts} ${outcome}: ${message}`;
       if (outcome === 'failed') this.logger.error(log, error instanceof Error ? error.stack : undefined);

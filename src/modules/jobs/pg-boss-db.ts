@@ -3,8 +3,9 @@ import pg from 'pg';
 /**
  * pg-boss's `db` option backed by a pool we own, so we decide when it closes: after shutdown has
  * re-opened handed-back jobs (pg-boss would close its own pool first). After close, queries
- * answer empty instead of throwing: pg-boss completes and fails jobs without awaiting, and a
- * handler that outlives shutdown must not turn into an unhandled rejection.
+ * answer undefined instead of throwing, as pg-boss's own Db does when closed: pg-boss completes
+ * and fails jobs without awaiting, and a handler that outlives shutdown must not turn into an
+ * unhandled rejection.
  */
 export class PgBossDb {
   private readonly pool: pg.Pool;
@@ -16,8 +17,8 @@ export class PgBossDb {
     this.pool.on('error', onError);
   }
 
-  async executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> {
-    if (this.closed) return { rows: [] };
+  async executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] } | undefined> {
+    if (this.closed) return undefined;
     return this.pool.query(text, values);
   }
 
