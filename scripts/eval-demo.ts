@@ -11,9 +11,11 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
 import { loadCheckpoint } from '../src/engine/checkpoint.js';
+import { generate } from '../src/engine/generate.js';
+import { parseModelConfig } from '../src/engine/model-config.js';
+import { TransformerModel } from '../src/engine/transformer.js';
 import { accuracy, scoreAnswer } from '../src/bench/scoring.js';
 import { generateWorld, heldOutAuthorItems, paraphraseItems, trainedItems, utilityItems, type WorldItem } from '../src/bench/world.js';
-import { configFromHf, fromHfWeights, greedyGenerate } from './train-demo-model.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,14 +26,14 @@ const { values: args } = parseArgs({
 
 const backend = await initBackend((process.env.LETHE_BACKEND as 'wasm' | undefined) ?? 'wasm');
 const ckpt = await loadCheckpoint(args.model);
-const cfg = configFromHf(ckpt.config);
-const params = fromHfWeights(ckpt.weights, cfg);
+const model = TransformerModel.create(parseModelConfig(ckpt.config), ckpt.weights);
 for (const t of ckpt.weights.values()) t.dispose();
 const tok = ckpt.tokenizer;
-const eos = tok.eosId ?? 0;
-const pad = tok.padId ?? eos;
-const stopIds = new Set<number>();
-for (let id = 0; id < tok.vocabSize; id++) if (tok.decode([id]).includes('\n')) stopIds.add(id);
+const textTokenizer = {
+  encode: (text: string) => tok.encode(text, { addSpecialTokens: false }),
+  decode: (ids: number[]) => tok.decode(ids, { skipSpecialTokens: true }),
+  eosTokenId: tok.eosId,
+};
 
 const world = generateWorld();
 const limit = args.limit ? Number(args.limit) : Infinity;
@@ -47,9 +49,10 @@ for (const [name, all] of Object.entries(splits)) {
   const examples: { prompt: string; expected: string; got: string }[] = [];
   for (let i = 0; i < items.length; i += 128) {
     const chunk = items.slice(i, i + 128);
-    const gen = greedyGenerate(params, cfg, chunk.map((it) => tok.encode(it.prompt, { addSpecialTokens: false })), 16, eos, pad, stopIds);
+    // greedy (temperature 0), stop at the first newline: the scoring rule's cut
+    const gen = await generate(model, textTokenizer, chunk.map((it) => it.prompt), { maxTokens: 16, temperature: 0, stop: ['\n'] });
     chunk.forEach((it, k) => {
-      const text = tok.decode(gen[k], { skipSpecialTokens: true });
+      const text = gen[k].text;
       const good = scoreAnswer(text, it.answer);
       ok.push(good);
       if (!good && examples.length < 5) examples.push({ prompt: it.question, expected: it.answer, got: text });

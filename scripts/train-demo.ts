@@ -75,7 +75,7 @@ function saveState(epoch: number): void {
   writeFileSync(stateFile, readFileSync(`${stateFile}.tmp`));
 }
 if (args.resume && existsSync(stateFile)) {
-  const st = parseSafetensors(readFileSync(stateFile));
+  const st = parseSafetensors(new Uint8Array(readFileSync(stateFile)));
   vars.forEach(([name, v], i) => {
     v.assign(tf.tensor(st.tensors.get(`p.${name}`)!.data, v.shape));
     m[i].assign(tf.tensor(st.tensors.get(`m.${name}`)!.data, v.shape));
