@@ -5,11 +5,12 @@ import { createTrainableLora } from './lora-trainable.js';
 import { randomAdapter } from './testing/random-adapter.js';
 import { randomCheckpoint } from './testing/random-checkpoint.js';
 import { referenceForward, toRef, toRefWeights, type RefLoraTerm, type RefWeight } from './testing/reference-lm.js';
-import { createRng, maskedCrossEntropy } from './trainer.js';
+import { createRng, ensureGradients, maskedCrossEntropy } from './trainer.js';
 import { TransformerModel } from './transformer.js';
 
 beforeAll(async () => {
   await initBackend();
+  await ensureGradients();
 });
 
 /** Float64 masked cross-entropy of one sequence from reference logits. */

@@ -143,6 +143,20 @@ describe('wasm kernels', () => {
     }
   });
 
+  it('a batched left operand times a shared matrix equals the 2-D product of the stacked rows, bit for bit', () => {
+    const [batch, m, k, n] = [3, 7, 11, 5];
+    const a = randArray(batch * m * k);
+    const b = randArray(k * n);
+    const sut = tf.matMul(tf.tensor3d(a, [batch, m, k]), tf.tensor2d(b, [k, n]));
+    const flat = tf.matMul(tf.tensor2d(a, [batch * m, k]), tf.tensor2d(b, [k, n]));
+    expect(sut.shape).toEqual([batch, m, n]);
+    expect(sut.dataSync()).toEqual(flat.dataSync());
+    expectClose(sut.dataSync(), refMatMul(a, b, batch, 1, m, k, n)); // broadcast reference
+    const bT = tf.tensor3d(swapLast(b, 1, k, n), [1, n, k]);
+    const sutT = tf.matMul(tf.tensor3d(a, [batch, m, k]), bT, false, true);
+    expect(sutT.dataSync()).toEqual(flat.dataSync());
+  });
+
   it('fused matMul (bias, relu) with transposeB equals the float64 reference', () => {
     const [m, k, n] = [5, 12, 7];
     const a = randArray(m * k);
@@ -186,15 +200,25 @@ describe('wasm kernels', () => {
     };
     const x = tf.randomNormal([128, 768]);
     const w = tf.randomNormal([512, 768]);
-    const measure = () => ({ transpose: time(() => tf.transpose(x)), matMulTB: time(() => tf.matMul(x, w, false, true)) });
+    const x3 = tf.randomNormal([8, 48, 128]);
+    const w2 = tf.randomNormal([128, 384]);
+    const q = tf.randomNormal([32, 48, 32]);
+    const measure = () => ({
+      transpose: time(() => tf.transpose(x)),
+      matMulTB: time(() => tf.matMul(x, w, false, true)),
+      folded: time(() => tf.matMul(x3, w2)),
+      attention: time(() => tf.matMul(q, q, false, true)),
+    });
     const fast = measure();
     uninstallWasmKernels();
     const slow = measure();
     installWasmKernels();
     console.log(
       `wasm kernels: transpose 128x768 ${slow.transpose.toFixed(2)} → ${fast.transpose.toFixed(2)} ms; ` +
-        `matMul 128x768·(512x768)ᵀ ${slow.matMulTB.toFixed(1)} → ${fast.matMulTB.toFixed(1)} ms`,
+        `matMul 128x768·(512x768)ᵀ ${slow.matMulTB.toFixed(1)} → ${fast.matMulTB.toFixed(1)} ms; ` +
+        `[8,48,128]·[128,384] ${slow.folded.toFixed(1)} → ${fast.folded.toFixed(1)} ms; ` +
+        `[32,48,32]·[32,48,32]ᵀ ${slow.attention.toFixed(1)} → ${fast.attention.toFixed(1)} ms`,
     );
-    tf.dispose([x, w]);
+    tf.dispose([x, w, x3, w2, q]);
   });
 });

@@ -46,33 +46,82 @@ export function installWasmKernels(): boolean {
     if (x.dtype === 'string' || x.dtype === 'complex64' || perm.every((p, i) => p === i)) return original(args);
     return transposeInfo(args.backend, x, perm);
   });
-  for (const config of [matMul, fused]) {
-    replace(config, (args, original) => {
-      const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-      if (!transposeA && !transposeB) return original(args);
-      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const temps: tf.TensorInfo[] = [];
-      const flat = (x: tf.TensorInfo) => {
-        const t = transposeInfo(args.backend, x, swapLastTwo(x.shape.length));
-        temps.push(t);
-        return t;
-      };
-      try {
-        return original({
-          ...args,
-          inputs: { ...args.inputs, a: transposeA ? flat(a) : a, b: transposeB ? flat(b) : b },
-          attrs: { ...args.attrs, transposeA: false, transposeB: false },
-        });
-      } finally {
-        for (const t of temps) args.backend.disposeData(t.dataId);
-      }
-    });
-  }
+  for (const config of [matMul, fused]) replace(config, fastMatMul);
   installed = true;
   return true;
 }
 
 type Original = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+
+/**
+ * BatchMatMul / _FusedMatMul on the backend's fast path, which is a single batch without
+ * transpose flags (batched calls run ~30x slower). A shared right operand folds the batch into rows
+ * ([batch·m, k]·[k, n]); otherwise each batch runs as its own single-batch call. Flagged operands
+ * are transposed with the JS loop.
+ */
+function fastMatMul(args: KernelArgs, original: Original): tf.TensorInfo | tf.TensorInfo[] {
+  const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+  const { a, b, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined> & { a: tf.TensorInfo; b: tf.TensorInfo };
+  const [ra, rb] = [a.shape.length, b.shape.length];
+  const batchA = sizeOf(a.shape.slice(0, -2));
+  const batchB = sizeOf(b.shape.slice(0, -2));
+  if ((batchA === 1 && batchB === 1 && !transposeA && !transposeB) || preluActivationWeights) return original(args);
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const outShape = [...outer, m, n];
+  const call = (x: tf.TensorInfo, y: tf.TensorInfo) =>
+    original({ ...args, inputs: { ...args.inputs, a: x, b: y }, attrs: { ...args.attrs, transposeA: false, transposeB: false } }) as tf.TensorInfo;
+  const { backend } = args;
+  const temps: tf.TensorInfo[] = [];
+  const temp = (shape: number[]) => {
+    const t = backend.makeOutput(shape, 'float32');
+    temps.push(t);
+    return t;
+  };
+  try {
+    if (batchB === 1 && !transposeA) {
+      // Same B for every batch: one [batch·m, k]·[k, n] product, the output already in place.
+      const b2 = transposeB ? transposeInfo(backend, b, swapLastTwo(rb)) : b;
+      if (transposeB) temps.push(b2);
+      const out = call({ ...a, shape: [1, batchA * m, k] }, { ...b2, shape: [1, k, n] });
+      return { ...out, shape: outShape };
+    }
+    const batch = Math.max(batchA, batchB);
+    const out = backend.makeOutput(outShape, 'float32');
+    for (let z = 0; z < batch; z++) {
+      const az = temp([1, m, k]);
+      const bz = temp([1, k, n]);
+      copyMatrix(backend, a, batchA === 1 ? 0 : z, transposeA, az);
+      copyMatrix(backend, b, batchB === 1 ? 0 : z, transposeB, bz);
+      const r = call(az, bz);
+      backend.typedArrayFromHeap(out).set(backend.typedArrayFromHeap(r), z * m * n);
+      backend.disposeData(r.dataId);
+      backend.disposeData(az.dataId);
+      backend.disposeData(bz.dataId);
+      temps.length = 0;
+    }
+    return out;
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+}
+
+/** Copies matrix `index` of a batched [.., r, c] tensor into `dst` ([1, r, c], or [1, c, r] transposed). */
+function copyMatrix(backend: WasmBackendLike, src: tf.TensorInfo, index: number, transpose: boolean, dst: tf.TensorInfo): void {
+  const rank = src.shape.length;
+  const [r, c] = [src.shape[rank - 2], src.shape[rank - 1]];
+  const from = backend.typedArrayFromHeap(src);
+  const to = backend.typedArrayFromHeap(dst);
+  const offset = index * r * c;
+  if (transpose) transpose2d(from.subarray(offset, offset + r * c), to, 0, r, c);
+  else to.set(from.subarray(offset, offset + r * c));
+}
+
+function sizeOf(shape: number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
 
 function replace(config: tf.KernelConfig, kernel: (args: KernelArgs, original: Original) => tf.TensorInfo | tf.TensorInfo[]): void {
   const original = config.kernelFunc as unknown as Original;
