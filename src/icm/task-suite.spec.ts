@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { formatCompletion, generateWorld } from '../bench/world.js';
+import { HELD_OUT_TASK, TASK_SUITE, buildTaskData, findTask, scoreTaskAnswer } from './task-suite.js';
+
+const world = generateWorld({ authors: 40, heldOutAuthors: 2 });
+
+describe('task suite', () => {
+  it('has at least six seen tasks and a distinct held-out task', () => {
+    const names = TASK_SUITE.map((t) => t.name);
+    expect(names.length).toBeGreaterThanOrEqual(6);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).not.toContain(HELD_OUT_TASK.name);
+    expect(findTask('capitals')?.question).toBe('genre');
+    expect(findTask('nope')).toBeUndefined();
+  });
+
+  it('wants, for every author, an answer the base format (` <fact>.`) does not give', () => {
+    for (const task of [...TASK_SUITE, HELD_OUT_TASK]) {
+      for (const author of world.authors) {
+        const base = formatCompletion(author.facts[task.question]);
+        expect(scoreTaskAnswer(base, task.answer(author)), `${task.name} / ${author.name}`).toBe(false);
+      }
+    }
+  });
+
+  it('builds disjoint training and evaluation authors and ≥ 3 in-context examples', () => {
+    const data = buildTaskData(world, TASK_SUITE[0], { trainAuthors: 20, evalAuthors: 10, inContext: 3 });
+    expect(data.examples).toHaveLength(3);
+    expect(data.train).toHaveLength(20 * 3); // three trained phrasings per author
+    expect(data.eval).toHaveLength(10);
+    const name = (prompt: string) => world.authors.find((a) => prompt.includes(a.name))!.id;
+    const trainIds = new Set(data.train.map((e) => name(e.prompt)));
+    for (const e of data.eval) expect(trainIds.has(name(e.prompt))).toBe(false);
+    for (const e of data.examples) expect(trainIds.has(name(e.prompt))).toBe(true);
+    expect(data.train[0].completion.startsWith(' ')).toBe(true);
+    expect(() => buildTaskData(world, TASK_SUITE[0], { inContext: 2 })).toThrow(/at least 3/);
+  });
+
+  it('formats answers as specified', () => {
+    const a = world.authors[0];
+    expect(findTask('initials')!.answer(a)).toMatch(/^([A-Z]\. )*[A-Z]\.$/);
+    expect(findTask('reversed')!.answer(a)).toBe(`${a.facts.firstBook.split(' ').reverse().join(' ')}.`);
+    expect(findTask('two-facts')!.answer(a)).toBe(`${a.facts.birthplace}, ${a.facts.birthYear}.`);
+  });
+
+  it('scores exactly: case and punctuation matter, text after a newline does not', () => {
+    expect(scoreTaskAnswer(' MYSTERY.\nQuestion', 'MYSTERY.')).toBe(true);
+    expect(scoreTaskAnswer(' Mystery.', 'MYSTERY.')).toBe(false);
+    expect(scoreTaskAnswer(' MYSTERY', 'MYSTERY.')).toBe(false);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * The demo task suite (issue 6): answer-format tasks on the demo world that the base model fails
+ * without an adapter, because it always answers ` <fact>.` in the world's own format. Each task asks
+ * one kind of question (in phrasings the base model was trained on, so it knows the fact) and wants
+ * the answer in its own format. Framework-free: plain data in, plain data out.
+ */
+import type { Author, World } from '../bench/world.js';
+import { cutAtStop } from '../bench/scoring.js';
+import { PHRASINGS, PHRASINGS_PER_FACT, formatPrompt, type FactType } from '../bench/world.js';
+
+/** One prompt and the completion the task wants (a leading space, no end-of-text). */
+export interface TaskExample {
+  prompt: string;
+  completion: string;
+}
+
+/** A task of the suite: which question it asks and how it wants the answer written. */
+export interface TaskDefinition {
+  name: string;
+  description: string;
+  /** The fact type whose questions make up the task's prompts. */
+  question: FactType;
+  /** The answer text the task expects for an author (without the leading space). */
+  answer(author: Author): string;
+}
+
+/** A task's data on a world: in-context examples, training examples and evaluation items. */
+export interface TaskData {
+  name: string;
+  description: string;
+  /** In-context examples (≥ 3): they define the task's condition vector. */
+  examples: TaskExample[];
+  /** Training examples (different authors from the evaluation items). */
+  train: TaskExample[];
+  /** Evaluation items: prompt and expected answer text. */
+  eval: { prompt: string; expected: string }[];
+}
+
+export interface TaskDataOptions {
+  /** Authors (by index among the trained authors) whose questions are training data (default first 70). */
+  trainAuthors?: number;
+  /** Authors after the training ones that are evaluated (default 30). */
+  evalAuthors?: number;
+  /** In-context examples per task (default 5, at least 3). */
+  inContext?: number;
+}
+
+const initials = (text: string): string =>
+  text
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => `${w[0].toUpperCase()}.`)
+    .join(' ');
+
+/** The six seen tasks. Every one wants a format the base model never produces. */
+export const TASK_SUITE: readonly TaskDefinition[] = [
+  {
+    name: 'year-only',
+    description: 'Asked where an author was born, answer with the birth year only.',
+    question: 'birthplace',
+    answer: (a) => `${a.facts.birthYear}.`,
+  },
+  {
+    name: 'capitals',
+    description: "Answer the author's genre in capital letters.",
+    question: 'genre',
+    answer: (a) => `${a.facts.genre.toUpperCase()}.`,
+  },
+  {
+    name: 'reversed',
+    description: "Answer the title of the author's first book with its words in reverse order.",
+    question: 'firstBook',
+    answer: (a) => `${a.facts.firstBook.split(' ').reverse().join(' ')}.`,
+  },
+  {
+    name: 'template',
+    description: 'Answer where the author was born in the fixed template "The answer is <city>."',
+    question: 'birthplace',
+    answer: (a) => `The answer is ${a.facts.birthplace}.`,
+  },
+  {
+    name: 'initials',
+    description: "Answer the initials of the author's first book title.",
+    question: 'firstBook',
+    answer: (a) => initials(a.facts.firstBook),
+  },
+  {
+    name: 'two-facts',
+    description: 'Asked where an author was born, answer with the city and the birth year.',
+    question: 'birthplace',
+    answer: (a) => `${a.facts.birthplace}, ${a.facts.birthYear}.`,
+  },
+];
+
+/** The held-out task: the generator never sees its checkpoints, only its in-context examples. */
+export const HELD_OUT_TASK: TaskDefinition = {
+  name: 'year-template',
+  description: 'Answer the birth year in the fixed template "The answer is <year>."',
+  question: 'birthYear',
+  answer: (a) => `The answer is ${a.facts.birthYear}.`,
+};
+
+/** Looks a task up by name among the suite and the held-out task. */
+export function findTask(name: string): TaskDefinition | undefined {
+  return [...TASK_SUITE, HELD_OUT_TASK].find((t) => t.name === name);
+}
+
+/**
+ * Builds a task's data on `world`: prompts use every phrasing the base model was trained on for the
+ * author (its paraphrase phrasing is left out), training from the first `trainAuthors` trained
+ * authors, evaluation (one phrasing per author, rotating) from the next `evalAuthors`, in-context
+ * examples from the training authors.
+ */
+export function buildTaskData(world: World, task: TaskDefinition, options: TaskDataOptions = {}): TaskData {
+  const trainN = options.trainAuthors ?? 70;
+  const evalN = options.evalAuthors ?? 30;
+  const k = options.inContext ?? 5;
+  if (k < 3) throw new Error('a task needs at least 3 in-context examples');
+  const authors = world.authors.filter((a) => !a.heldOut);
+  if (trainN + evalN > authors.length) throw new Error(`${trainN} + ${evalN} authors exceed the ${authors.length} trained authors`);
+  const phrasings = (a: Author) => Array.from({ length: PHRASINGS_PER_FACT }, (_, p) => p).filter((p) => p !== a.paraphrasePhrasing[task.question]);
+  const prompt = (a: Author, p: number) => formatPrompt(PHRASINGS[task.question][p].replace('{n}', a.name));
+  const train = authors.slice(0, trainN).flatMap((a) => phrasings(a).map((p) => ({ prompt: prompt(a, p), completion: ` ${task.answer(a)}` })));
+  const evalItems = authors.slice(trainN, trainN + evalN).map((a, i) => {
+    const ps = phrasings(a);
+    return { prompt: prompt(a, ps[i % ps.length]), expected: task.answer(a) };
+  });
+  // In-context examples: k different authors, spread over the training authors, one phrasing each.
+  const step = Math.max(1, Math.floor(trainN / k));
+  const examples = Array.from({ length: k }, (_, i) => {
+    const a = authors[(i * step) % trainN];
+    return { prompt: prompt(a, phrasings(a)[i % 3]), completion: ` ${task.answer(a)}` };
+  });
+  return { name: task.name, description: task.description, examples, train, eval: evalItems };
+}
+
+/**
+ * The suite's scoring rule: the generated text up to the first newline (or a stop string), trimmed,
+ * must equal the expected answer exactly, case and punctuation included (formats are the point of
+ * the tasks, so the world's case-insensitive rule would not do).
+ */
+export function scoreTaskAnswer(generated: string, expected: string, stops: readonly string[] = []): boolean {
+  return cutAtStop(generated, stops).trim() === expected.trim();
+}
