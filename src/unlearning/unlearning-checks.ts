@@ -1,0 +1,81 @@
+/**
+ * The request's own checks, run before anything is stored: forget items answered through the gated
+ * path (the new adapter at its gate strength) must stop giving their answer and give the relabelled
+ * target; the detector must separate its held-out forget items (D_rest) from reference prompts.
+ */
+import { normaliseAnswer, scoreAnswer } from '../bench/scoring.js';
+import type { TextTokenizer } from '../engine/generate.js';
+import type { LoraAdapter } from '../engine/lora-types.js';
+import type { TransformerModel } from '../engine/transformer.js';
+import { applyGatePolicy, auroc, gatePolicyLabel, gateRates, scoreDetector, type ForgetItem, type OodDetector, type RelabelledItem } from '../ood/index.js';
+import { answerWithPlans, baseFeatures } from './gated-answer.js';
+import type { UnlearningMetrics, UnlearningOptions } from './unlearning-types.js';
+
+export interface UnlearningCheckInput {
+  model: TransformerModel;
+  tokenizer: TextTokenizer;
+  items: readonly ForgetItem[];
+  relabelled: readonly RelabelledItem[];
+  adapter: LoraAdapter;
+  detector: OodDetector;
+  /** Base-model features of the forget prompts, item-major (already computed for the detector). */
+  features: readonly Float32Array[][];
+  referencePrompts?: readonly string[];
+  options: UnlearningOptions;
+}
+
+export type UnlearningCheckMetrics = Pick<
+  UnlearningMetrics,
+  | 'checkedItems'
+  | 'forgetAnswerRate'
+  | 'forgetRelabelRate'
+  | 'forgetMeanStrength'
+  | 'heldOutAuroc'
+  | 'heldOutGateRecall'
+  | 'referenceFalseFireRate'
+  | 'gatePolicy'
+>;
+
+/** True when a generated answer is the relabelled target (normalised exact match, as the benchmark scores). */
+export function isRelabelAnswer(generated: string, target: string): boolean {
+  return scoreAnswer(generated, target) || normaliseAnswer(generated).startsWith(normaliseAnswer(target));
+}
+
+export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<UnlearningCheckMetrics> {
+  const { model, tokenizer, detector, options: o } = c;
+  const n = Math.min(o.checkItems, c.items.length);
+  const pick = Array.from({ length: n }, (_, i) => Math.floor((i * c.items.length) / n));
+  const strengths = pick.map((i) => {
+    const w = scoreDetector(detector, c.features[i]).w;
+    return { w, s: applyGatePolicy(w, o.gatePolicy) };
+  });
+  const answers = await answerWithPlans(
+    model,
+    tokenizer,
+    pick.map((i) => c.items[i].prompt),
+    strengths.map(({ s }) => (s > 0 ? [{ adapter: c.adapter, strength: s }] : [])),
+    { maxTokens: o.checkMaxTokens },
+  );
+  const withAnswer = pick.filter((i) => c.items[i].answer !== undefined);
+  const leaked = pick.filter((i, k) => c.items[i].answer !== undefined && scoreAnswer(answers[k].text, c.items[i].answer!)).length;
+  const relabelled = pick.filter((i, k) => isRelabelAnswer(answers[k].text, c.relabelled[i].target)).length;
+
+  const zRest = detector.split.rest.map((i) => scoreDetector(detector, c.features[i]));
+  const refs = c.referencePrompts ?? [];
+  const zRef = refs.length > 0 ? baseFeatures(model, refs.map((p) => tokenizer.encode(p))).map((f) => scoreDetector(detector, f)) : [];
+  const rates = gateRates(
+    zRest.map((s) => s.w),
+    zRef.map((s) => s.w),
+    o.gatePolicy,
+  );
+  return {
+    checkedItems: n,
+    forgetAnswerRate: withAnswer.length > 0 ? leaked / withAnswer.length : null,
+    forgetRelabelRate: n > 0 ? relabelled / n : 0,
+    forgetMeanStrength: n > 0 ? strengths.reduce((a, b) => a + b.s, 0) / n : 0,
+    heldOutAuroc: zRest.length > 0 && zRef.length > 0 ? auroc(zRest.map((s) => s.z), zRef.map((s) => s.z)) : null,
+    heldOutGateRecall: Number.isNaN(rates.recall) ? 0 : rates.recall,
+    referenceFalseFireRate: zRef.length > 0 ? rates.falseFireRate : null,
+    gatePolicy: gatePolicyLabel(o.gatePolicy),
+  };
+}
