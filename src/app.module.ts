@@ -7,6 +7,7 @@ import { AuthModule } from './modules/auth/auth.module.js';
 import { CommonModule } from './modules/common/common.module.js';
 import { ConsoleModule } from './modules/console/console.module.js';
 import { DatabaseModule } from './modules/database/database.module.js';
+import { InferenceModule } from './modules/inference/inference.module.js';
 
 /**
  * The application. Feature modules are listed in `imports`; a module that only makes sense in one
@@ -17,7 +18,7 @@ export class AppModule {
   static forRoot(config: LetheConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule, AuditModule, AuthModule, AdaptersModule, ConsoleModule],
+      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule, AuditModule, AuthModule, AdaptersModule, InferenceModule, ConsoleModule],
     };
   }
 }

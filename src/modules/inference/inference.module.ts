@@ -1,0 +1,25 @@
+import { Global, Module } from '@nestjs/common';
+import { AdaptersModule } from '../adapters/adapters.module.js';
+import { AuditModule } from '../audit/audit.module.js';
+import { AdapterStore } from './adapter-store.service.js';
+import { CompletionsController } from './completions.controller.js';
+import { CompletionsService } from './completions.service.js';
+import { InferenceMetrics } from './inference-metrics.js';
+import { ModelHost } from './model-host.service.js';
+import { RoutingDecisionRepository } from './routing-decision.repository.js';
+import { RoutingDecisionsController } from './routing-decisions.controller.js';
+import { RoutingService } from './routing.service.js';
+
+/**
+ * Inference (issue 5): model host with worker threads and micro-batching, OpenAI-compatible
+ * completions and models, routing, adapter cache following the registry, routing decisions.
+ * Global so health checks can ask ModelHost whether the model is loaded.
+ */
+@Global()
+@Module({
+  imports: [AdaptersModule, AuditModule],
+  controllers: [CompletionsController, RoutingDecisionsController],
+  providers: [AdapterStore, ModelHost, RoutingService, RoutingDecisionRepository, InferenceMetrics, CompletionsService],
+  exports: [ModelHost, AdapterStore, RoutingService],
+})
+export class InferenceModule {}

@@ -1,0 +1,120 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { RoutingPlan } from '../../routing/routing-types.js';
+
+/** A routing decision as stored. */
+export interface RoutingDecisionRecord {
+  id: string;
+  requestId: string;
+  promptIndex: number;
+  apiKeyId: string | null;
+  model: string;
+  mode: string;
+  plan: RoutingPlan;
+  adapterIds: string[];
+  registryVersion: number;
+  policy: string;
+  latencyMs: number;
+  promptTokens: number;
+  completionTokens: number;
+  createdAt: string;
+}
+
+export type NewRoutingDecision = Omit<RoutingDecisionRecord, 'id' | 'createdAt'>;
+
+export interface RoutingDecisionFilter {
+  adapterId?: string;
+  apiKeyId?: string;
+  requestId?: string;
+  since?: Date;
+  until?: Date;
+  limit: number;
+  offset: number;
+}
+
+interface Row {
+  id: string;
+  request_id: string;
+  prompt_index: number;
+  api_key_id: string | null;
+  model: string;
+  mode: string;
+  plan: RoutingPlan;
+  adapter_ids: string[];
+  registry_version: string;
+  policy: string;
+  latency_ms: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  created_at: Date;
+}
+
+/** Named queries over `routing_decision`. */
+@Injectable()
+export class RoutingDecisionRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  async insertMany(rows: NewRoutingDecision[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values: unknown[] = [];
+    const tuples = rows.map((r, i) => {
+      values.push(r.requestId, r.promptIndex, r.apiKeyId, r.model, r.mode, JSON.stringify(r.plan), r.adapterIds, r.registryVersion, r.policy, r.latencyMs, r.promptTokens, r.completionTokens);
+      const b = i * 12;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::uuid[], $${b + 8}, $${b + 9}, $${b + 10}, $${b + 11}, $${b + 12})`;
+    });
+    await this.ds.query(
+      `INSERT INTO routing_decision (request_id, prompt_index, api_key_id, model, mode, plan, adapter_ids, registry_version, policy, latency_ms, prompt_tokens, completion_tokens)
+       VALUES ${tuples.join(', ')}`,
+      values,
+    );
+  }
+
+  /** Newest first, with the total count of matches. */
+  async list(f: RoutingDecisionFilter): Promise<{ items: RoutingDecisionRecord[]; total: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      params.push(v);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (f.adapterId) add('adapter_ids @> ARRAY[?]::uuid[]', f.adapterId);
+    if (f.apiKeyId) add('api_key_id = ?', f.apiKeyId);
+    if (f.requestId) add('request_id = ?', f.requestId);
+    if (f.since) add('created_at >= ?', f.since);
+    if (f.until) add('created_at < ?', f.until);
+    const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const [{ n }]: Array<{ n: string }> = await this.ds.query(`SELECT count(*) AS n FROM routing_decision ${w}`, params);
+    const rows: Row[] = await this.ds.query(
+      `SELECT id, request_id, prompt_index, api_key_id, model, mode, plan, adapter_ids, registry_version, policy, latency_ms,
+              prompt_tokens, completion_tokens, created_at
+         FROM routing_decision ${w} ORDER BY created_at DESC, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, f.limit, f.offset],
+    );
+    return { items: rows.map(mapRow), total: Number(n) };
+  }
+}
+
+function mapRow(r: Row): RoutingDecisionRecord {
+  return {
+    id: r.id,
+    requestId: r.request_id,
+    promptIndex: r.prompt_index,
+    apiKeyId: r.api_key_id,
+    model: r.model,
+    mode: r.mode,
+    plan: r.plan,
+    adapterIds: typeof r.adapter_ids === 'string' ? parsePgArray(r.adapter_ids) : r.adapter_ids,
+    registryVersion: Number(r.registry_version),
+    policy: r.policy,
+    latencyMs: r.latency_ms,
+    promptTokens: r.prompt_tokens,
+    completionTokens: r.completion_tokens,
+    createdAt: new Date(r.created_at).toISOString(),
+  };
+}
+
+/** `{a,b}` → ['a', 'b'] (uuid[] arrives as text where the driver has no array parser for it). */
+function parsePgArray(text: string): string[] {
+  const inner = text.replace(/^\{|\}$/g, '');
+  return inner === '' ? [] : inner.split(',');
+}

@@ -1,0 +1,85 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { CONFIG, type LetheConfig } from '../../config/config.js';
+import { plan, resolveRoutingPolicy } from '../../routing/router.js';
+import { RoutingError, ROUTING_ERROR_HTTP_STATUS } from '../../routing/routing-errors.js';
+import type { AdapterSelection, CallerRole, GateScores, RoutingMode, RoutingPlan, RoutingPolicy } from '../../routing/routing-types.js';
+import { DomainError, ErrorCode } from '../common/domain-error.js';
+import { AdapterStore } from './adapter-store.service.js';
+import { ModelHost } from './model-host.service.js';
+
+/** A prompt as the gate scorer sees it. */
+export interface ScoredPrompt {
+  text: string;
+  tokens: number[];
+}
+
+/**
+ * The unlearning hook: gate scores of the active unlearning adapters' detectors, per prompt.
+ * Provided by the unlearning module under {@link GATE_SCORE_PROVIDER}; without one, every active
+ * unlearning adapter is applied at full strength (policy missingGate = full: fail closed).
+ */
+export interface GateScoreProvider {
+  /** Gate policy label recorded in plans (`o3-hard`...). */
+  readonly gatePolicy?: string;
+  scores(prompts: ScoredPrompt[]): Promise<GateScores[]>;
+}
+
+export const GATE_SCORE_PROVIDER = Symbol('GATE_SCORE_PROVIDER');
+
+export interface RouteInput {
+  mode: RoutingMode;
+  adapters: AdapterSelection[];
+  role: CallerRole;
+  prompts: ScoredPrompt[];
+}
+
+/** Plans for each prompt of a request: registry snapshot + gate scores + router (src/routing). */
+@Injectable()
+export class RoutingService {
+  readonly policy: RoutingPolicy;
+
+  constructor(
+    @Inject(CONFIG) config: LetheConfig,
+    @Inject(AdapterStore) private readonly store: AdapterStore,
+    @Inject(ModelHost) private readonly host: ModelHost,
+    @Optional() @Inject(GATE_SCORE_PROVIDER) private readonly gates?: GateScoreProvider,
+  ) {
+    this.policy = resolveRoutingPolicy({
+      strengthBounds: [0, config.inference.strengthMax],
+      ...(this.gates?.gatePolicy ? { gatePolicy: this.gates.gatePolicy } : {}),
+    });
+  }
+
+  /** One plan per prompt. Router errors become DomainErrors with the field and adapter named. */
+  async route(input: RouteInput): Promise<RoutingPlan[]> {
+    const registry = this.store.routingSnapshot();
+    const hasUnlearning = registry.adapters.some((a) => a.kind === 'unlearning' && a.active);
+    const scores: GateScores[] = hasUnlearning && this.gates ? await this.gates.scores(input.prompts) : input.prompts.map(() => ({}));
+    // Auto mode needs condition vectors only when some active task adapter has a centroid.
+    const needsVectors = input.mode === 'auto' && input.adapters.length === 0 && registry.adapters.some((a) => a.active && a.kind !== 'unlearning' && a.centroid);
+    const vectors = needsVectors ? await this.host.conditionVectors(input.prompts.map((p) => p.tokens)) : [];
+    try {
+      return input.prompts.map((_, i) =>
+        plan({ mode: input.mode, adapters: input.adapters, role: input.role, conditionVector: vectors[i] ?? null }, registry, scores[i], this.policy),
+      );
+    } catch (e) {
+      throw toDomainError(e);
+    }
+  }
+}
+
+const STATUS_CODE: Record<number, ErrorCode> = {
+  400: ErrorCode.VALIDATION,
+  403: ErrorCode.FORBIDDEN,
+  404: ErrorCode.NOT_FOUND,
+  409: ErrorCode.CONFLICT,
+  500: ErrorCode.INTERNAL,
+};
+
+/** RoutingError → DomainError (status from ROUTING_ERROR_HTTP_STATUS, the router's one mapping). */
+export function toDomainError(e: unknown): unknown {
+  if (!(e instanceof RoutingError)) return e;
+  const code = STATUS_CODE[ROUTING_ERROR_HTTP_STATUS[e.code]] ?? ErrorCode.VALIDATION;
+  const field = e.details.field ? `lethe.${e.details.field}` : undefined;
+  return new DomainError(code, e.message, { reason: e.code, ...e.details, ...(field ? { field } : {}) });
+}
