@@ -11,11 +11,14 @@ import { initBackend } from './engine/backend.js';
 import { jsonBodyParser } from './modules/common/body-parser.js';
 import { createValidationPipe } from './modules/common/validation.js';
 import { DatabaseConnection } from './modules/database/database-connection.js';
+import { probesOnlyMiddleware } from './modules/health/probes-only.middleware.js';
+import { setupLogging } from './modules/logging/logging.module.js';
+import { setupHttpMetrics } from './modules/metrics/metrics.module.js';
 
 /** A started Lethe process. */
 export interface LetheApp {
   app: INestApplication;
-  /** Base URL the API listens on (undefined in the worker role, which serves no HTTP). */
+  /** Base URL the API listens on (undefined in the worker role, which serves only /healthz, /readyz, /metrics). */
   url: string | undefined;
   close(): Promise<void>;
 }
@@ -30,8 +33,11 @@ export async function bootstrap(config: LetheConfig = loadConfig()): Promise<Let
   const backend = await initBackend(config.backend);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
-    logger: config.logLevel === 'silent' ? false : undefined,
+    bufferLogs: true,
   });
+  // First: request id + access log, then HTTP metrics, so even a 413 from the body parser has both.
+  setupLogging(app);
+  setupHttpMetrics(app);
   app.use(helmet({ contentSecurityPolicy: false }));
   app.use(jsonBodyParser(config.bodyLimit));
   app.useGlobalPipes(createValidationPipe());
@@ -44,17 +50,16 @@ export async function bootstrap(config: LetheConfig = loadConfig()): Promise<Let
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, docs));
 
   let url: string | undefined;
-  if (config.runsApi) {
-    await app.listen(config.port, config.host);
-    const addr = app.getHttpServer().address() as { port: number } | string | null;
-    const port = typeof addr === 'object' && addr ? addr.port : config.port;
-    url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
-  } else {
-    await app.init();
-  }
+  // The worker role serves only /healthz, /readyz and /metrics on PORT (healthchecks, job metrics).
+  if (!config.runsApi) app.use(probesOnlyMiddleware());
+  await app.listen(config.port, config.host);
+  const addr = app.getHttpServer().address() as { port: number } | string | null;
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const listening = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
+  if (config.runsApi) url = listening;
   const db = app.get(DatabaseConnection);
   log.log(
-    `Lethe ${config.role} ready in ${Date.now() - started} ms: ${url ? `listening on ${url} (docs ${url}/docs)` : 'no HTTP (worker role)'}; ` +
+    `Lethe ${config.role} ready in ${Date.now() - started} ms: ${url ? `listening on ${url} (docs ${url}/docs)` : `no API (worker role), probes on ${listening}`}; ` +
       `database ${db.description}; tensor backend ${backend.name}`,
   );
   return { app, url, close: () => app.close() };

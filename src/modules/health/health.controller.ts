@@ -1,10 +1,12 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { Public } from '../auth/auth.decorators.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { HealthService, type Readiness } from './health.service.js';
 
 /** Probes for orchestrators: no key needed (issue 2: /healthz and /readyz are public). */
 @ApiTags('health')
+@Public()
 @Controller()
 export class HealthController {
   constructor(@Inject(HealthService) private readonly health: HealthService) {}

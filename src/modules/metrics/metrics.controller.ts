@@ -1,6 +1,7 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { Public, Roles } from '../auth/auth.decorators.js';
 import { MetricsService } from './metrics.service.js';
 
 /**
@@ -19,9 +20,22 @@ export abstract class MetricsEndpoint {
   }
 }
 
+/** The default: an admin key is needed. */
 @ApiTags('metrics')
+@ApiBearerAuth()
+@Roles('admin')
 @Controller()
 export class MetricsController extends MetricsEndpoint {
+  constructor(@Inject(MetricsService) metrics: MetricsService) {
+    super(metrics);
+  }
+}
+
+/** LETHE_METRICS_PUBLIC=true: no key, for a scraper on a private network. */
+@ApiTags('metrics')
+@Public()
+@Controller()
+export class PublicMetricsController extends MetricsEndpoint {
   constructor(@Inject(MetricsService) metrics: MetricsService) {
     super(metrics);
   }

@@ -2,7 +2,7 @@ import { Global, Inject, Module, type DynamicModule, type INestApplication, type
 import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { BACKEND_ORDER, initBackend } from '../../engine/backend.js';
 import { httpMetricsMiddleware } from './http-metrics.middleware.js';
-import { MetricsController } from './metrics.controller.js';
+import { MetricsController, PublicMetricsController } from './metrics.controller.js';
 import { MetricsService } from './metrics.service.js';
 
 /** Sets `lethe_tensor_backend_info{backend}`: 1 for the backend in use, 0 for the others. */
@@ -27,14 +27,19 @@ class BackendGauge implements OnModuleInit {
  * Prometheus metrics: the injectable MetricsService (global: any module registers its own
  * metrics), GET /metrics, the HTTP request counter/histogram (installed by {@link setupHttpMetrics})
  * and the tensor backend gauge.
+ *
+ * GET /metrics needs an admin key unless `publicMetrics` (LETHE_METRICS_PUBLIC): issue 2 lists
+ * only /healthz, /readyz and /docs as public, and the metrics describe every tenant's traffic,
+ * adapters and jobs. Prometheus sends the key with `authorization: { credentials_file: ... }`;
+ * a scraper on a private network may instead be allowed in by the flag.
  */
 @Global()
 @Module({})
 export class MetricsModule {
-  static forRoot(): DynamicModule {
+  static forRoot(publicMetrics = false): DynamicModule {
     return {
       module: MetricsModule,
-      controllers: [MetricsController],
+      controllers: [publicMetrics ? PublicMetricsController : MetricsController],
       providers: [MetricsService, BackendGauge],
       exports: [MetricsService],
     };
