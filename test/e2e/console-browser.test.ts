@@ -259,6 +259,60 @@ describe('admin console in headless Chromium', () => {
     await shot('09-audit-tampered');
   });
 
+  // The routing-decision and unlearning endpoints are being built elsewhere: this test feeds the
+  // browser fixed payloads in the shapes the console reads (page.route), to check the chart, the
+  // plan table and the SSE progress bars render, as text, under the CSP.
+  it('draws the routing chart, a decision plan and live progress from given payloads', async () => {
+    const t0 = Date.now() - 3_600_000;
+    const decisions = Array.from({ length: 12 }, (_, i) => ({
+      id: `dec-${i}`,
+      at: new Date(t0 + i * 300_000).toISOString(),
+      keyId: 'key-1',
+      plan: {
+        mode: 'auto',
+        entries: [{ adapterId: dune.id, name: 'forget-dune', version: 1, kind: 'unlearning', strength: i % 3 === 0 ? 0 : 0.5 + i / 24, applied: i % 3 !== 0, reason: i % 3 === 0 ? 'gate-closed' : 'gate', scores: { gate: i / 12, z: 1.5 } }],
+      },
+    }));
+    const json = (body: unknown) => ({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    await page.route('**/v1/admin/routing-decisions?**', (r) => r.fulfill(json({ items: decisions, nextCursor: null })));
+    const req = { id: 'req-1', status: 'running', createdAt: new Date(t0).toISOString(), subject: XSS_NAME, progress: { phase: 'relabel', step: 1, total: 4 }, metrics: { forgetAccuracy: 0.12 } };
+    await page.route('**/v1/unlearning-requests/req-1', (r) => r.fulfill(json(req)));
+    await page.route('**/v1/unlearning-requests/req-1/events', (r) =>
+      r.fulfill({
+        status: 200,
+        contentType: 'text/event-stream',
+        body: ': hi\n\nevent: progress\ndata: {"phase":"train","step":30,"total":60}\n\nevent: progress\ndata: {"status":"succeeded","metrics":{"forgetAccuracy":0.02}}\n\n',
+      }),
+    );
+    try {
+      await page.goto(`${app.baseUrl}/admin/#/adapters/${dune.id}`); // still signed in
+      const chart = page.getByTestId('routing-chart');
+      await chart.waitFor();
+      expect(await chart.locator('rect.bar').count()).toBeGreaterThan(0);
+      expect(await chart.locator('title').textContent()).toContain('applied 8 times');
+      await shot('10-adapter-routing-chart');
+
+      await page.goto(`${app.baseUrl}/admin/#/routing`);
+      await page.getByTestId('decisions').locator('summary').first().click();
+      const plan = page.getByTestId('plan-table').first();
+      expect(await plan.textContent()).toContain('gate-closed');
+      expect(await plan.textContent()).toContain('gate 0, z 1.500');
+      await shot('11-routing-decision');
+
+      await page.goto(`${app.baseUrl}/admin/#/unlearning/req-1`);
+      await expect.poll(() => page.getByTestId('request-status').textContent()).toBe('succeeded');
+      const bars = page.getByTestId('progress-bar');
+      expect(await bars.count()).toBe(2);
+      expect(await bars.nth(1).getAttribute('value')).toBe('0.5');
+      expect(await page.getByTestId('metrics-table').textContent()).toContain('0.02');
+      expect(await page.locator('main').textContent()).toContain(XSS_NAME);
+      expect(await page.locator('main img').count()).toBe(0);
+      await shot('12-unlearning-live');
+    } finally {
+      await page.unrouteAll();
+    }
+  });
+
   it('signs out, forgetting the key', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin API key').waitFor();

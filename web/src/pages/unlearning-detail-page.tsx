@@ -10,6 +10,7 @@ import { mergeBars, toProgressBars, type ProgressBar } from '../lib/progress.js'
 import { href } from '../lib/router.js';
 import { useLoad } from '../lib/use-load.js';
 
+const PROGRESS_FIELDS = ['phase', 'stage', 'step', 'total', 'fraction', 'percent'];
 const FINAL = new Set(['succeeded', 'completed', 'done', 'failed', 'cancelled', 'revoked']);
 
 /** One unlearning request with live progress (SSE over fetch) and its metrics. */
@@ -53,8 +54,9 @@ function RequestView({ initial }: { initial: UnlearningRequest }) {
         const d = data as Record<string, unknown>;
         // An event may carry the whole request, or only progress / status / metrics.
         setReq((r) => ({ ...r, ...(typeof d.status === 'string' ? { status: d.status } : {}), ...(d.metrics && typeof d.metrics === 'object' ? { metrics: d.metrics as Record<string, unknown> } : {}) }));
-        const progress = 'progress' in d ? d.progress : d;
-        setBars((b) => mergeBars(b, toProgressBars(progress, typeof d.phase === 'string' ? d.phase : e.event === 'message' ? 'progress' : e.event)));
+        // Progress is `d.progress`, or `d` itself when it reads like a job progress update.
+        const progress = 'progress' in d ? d.progress : PROGRESS_FIELDS.some((k) => k in d) ? d : undefined;
+        if (progress !== undefined) setBars((b) => mergeBars(b, toProgressBars(progress, e.event === 'message' ? 'progress' : e.event)));
       },
       ctl.signal,
     ).then(
