@@ -13,6 +13,7 @@ import { InferenceModule } from './modules/inference/inference.module.js';
 import { JobsModule } from './modules/jobs/jobs.module.js';
 import { LoggingModule } from './modules/logging/logging.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
+import { UnlearningModule } from './modules/unlearning/unlearning.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
 
 /**
@@ -35,6 +36,7 @@ export class AppModule {
         AuditModule,
         AuthModule,
         AdaptersModule,
+        UnlearningModule,
         InferenceModule,
         ConsoleModule,
         TasksModule,

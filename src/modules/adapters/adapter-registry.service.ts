@@ -47,27 +47,33 @@ export class AdapterRegistryService {
 
   /** Stores the weights (content-addressed) and the adapter row together. 409 on a taken (name, version). */
   async create(input: CreateAdapterInput, actor: string): Promise<AdapterEntity> {
-    const adapter = await this.tx(async (m) => {
-      const version = input.version ?? (await this.repo.maxVersion(m, input.name)) + 1;
-      const blob = input.weights ? await this.storeBlob(m, input.weights) : undefined;
-      const row = await this.repo.insert(m, {
-        name: input.name,
-        kind: input.kind,
-        status: input.status ?? 'inactive',
-        version,
-        baseModel: input.baseModel,
-        rank: input.rank,
-        alpha: input.alpha,
-        targetModules: input.targetModules,
-        blobSha256: blob?.sha256 ?? null,
-        sizeBytes: blob?.size ?? 0,
-        lineage: input.lineage ?? {},
-      });
-      await this.record(m, actor, 'adapter.create', row, { name: row.name, version, kind: row.kind, status: row.status, blobSha256: row.blobSha256 });
-      return row;
-    });
+    const adapter = await this.tx((m) => this.createIn(m, input, actor));
     await this.announce(adapter.id);
     return adapter;
+  }
+
+  /**
+   * create() inside the caller's transaction `m` (its audit event joins it). The caller announces
+   * the change with {@link announce} after its transaction commits.
+   */
+  async createIn(m: EntityManager, input: CreateAdapterInput, actor: string): Promise<AdapterEntity> {
+    const version = input.version ?? (await this.repo.maxVersion(m, input.name)) + 1;
+    const blob = input.weights ? await this.storeBlob(m, input.weights) : undefined;
+    const row = await this.repo.insert(m, {
+      name: input.name,
+      kind: input.kind,
+      status: input.status ?? 'inactive',
+      version,
+      baseModel: input.baseModel,
+      rank: input.rank,
+      alpha: input.alpha,
+      targetModules: input.targetModules,
+      blobSha256: blob?.sha256 ?? null,
+      sizeBytes: blob?.size ?? 0,
+      lineage: input.lineage ?? {},
+    });
+    await this.record(m, actor, 'adapter.create', row, { name: row.name, version, kind: row.kind, status: row.status, blobSha256: row.blobSha256 });
+    return row;
   }
 
   /** A new version of `id`'s adapter (same name and kind, version = highest + 1, lineage.parent = id). */
@@ -102,6 +108,16 @@ export class AdapterRegistryService {
   /** Any state but revoked → revoked (terminal: a revoked adapter is never served again). */
   revoke(id: string, actor: string, reason?: string): Promise<AdapterEntity> {
     return this.transition(id, 'revoked', ['training', 'inactive', 'active', 'failed'], actor, 'adapter.revoke', { reason: reason ?? null });
+  }
+
+  /** activate() inside the caller's transaction; announce after it commits. */
+  activateIn(m: EntityManager, id: string, actor: string): Promise<AdapterEntity> {
+    return this.transitionIn(m, id, 'active', ['inactive'], actor, 'adapter.activate');
+  }
+
+  /** revoke() inside the caller's transaction; announce after it commits. */
+  revokeIn(m: EntityManager, id: string, actor: string, reason?: string): Promise<AdapterEntity> {
+    return this.transitionIn(m, id, 'revoked', ['training', 'inactive', 'active', 'failed'], actor, 'adapter.revoke', { reason: reason ?? null });
   }
 
   /** training → failed, with the reason in the audit event. */
@@ -167,15 +183,25 @@ export class AdapterRegistryService {
     action: string,
     details: Record<string, unknown> = {},
   ): Promise<AdapterEntity> {
-    const adapter = await this.tx(async (m) => {
-      const row = await this.lockOrThrow(m, id);
-      if (!from.includes(row.status)) throw this.badTransition(row, to);
-      const updated = await this.repo.update(m, id, { status: to });
-      await this.record(m, actor, action, updated, { from: row.status, to, ...details });
-      return updated;
-    });
+    const adapter = await this.tx((m) => this.transitionIn(m, id, to, from, actor, action, details));
     await this.announce(id);
     return adapter;
+  }
+
+  private async transitionIn(
+    m: EntityManager,
+    id: string,
+    to: AdapterStatus,
+    from: AdapterStatus[],
+    actor: string,
+    action: string,
+    details: Record<string, unknown> = {},
+  ): Promise<AdapterEntity> {
+    const row = await this.lockOrThrow(m, id);
+    if (!from.includes(row.status)) throw this.badTransition(row, to);
+    const updated = await this.repo.update(m, id, { status: to });
+    await this.record(m, actor, action, updated, { from: row.status, to, ...details });
+    return updated;
   }
 
   private async lockOrThrow(m: EntityManager, id: string): Promise<AdapterEntity> {
@@ -211,7 +237,8 @@ export class AdapterRegistryService {
     }
   }
 
-  private async announce(id: string): Promise<void> {
+  /** Announces a change of adapter `id` on {@link ADAPTERS_CHANNEL} (after its transaction commits). */
+  async announce(id: string): Promise<void> {
     await this.events.notify(ADAPTERS_CHANNEL, id);
   }
 }

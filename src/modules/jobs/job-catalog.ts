@@ -8,6 +8,8 @@
 export interface JobPayloads {
   /** Deletes progress rows of finished jobs older than `olderThanDays`. */
   'jobs.prune-progress': { olderThanDays: number };
+  /** Trains, calibrates, checks and activates one unlearning request (modules/unlearning). */
+  'unlearning.train': { requestId: string };
 }
 
 export type JobName = keyof JobPayloads & string;
@@ -29,4 +31,5 @@ export type JobCatalog = Readonly<Record<string, JobQueueOptions>>;
 
 export const JOB_CATALOG: { readonly [N in JobName]: JobQueueOptions } = {
   'jobs.prune-progress': { retryLimit: 1, expireInSeconds: 300 },
+  'unlearning.train': { retryLimit: 2, retryDelaySeconds: 1, expireInSeconds: 1800, concurrency: 1 },
 };

@@ -6,6 +6,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../engine/backend.js';
 import { saveCheckpoint } from '../../engine/checkpoint.js';
 import { randomCheckpoint } from '../../engine/testing/random-checkpoint.js';
 
@@ -17,6 +18,7 @@ export const TINY_WORDS = [
 
 /** Writes the checkpoint into a new temp folder and returns its path. */
 export async function writeTinyCheckpoint(seed = 3): Promise<string> {
+  await initBackend();
   const dir = await mkdtemp(join(tmpdir(), 'lethe-tiny-'));
   const ck = randomCheckpoint('llama', { vocabSize: TINY_WORDS.length, maxPositions: 48, eosTokenId: 1 }, seed);
   const vocab = Object.fromEntries(TINY_WORDS.map((w, i) => [w, i]));

@@ -1,0 +1,77 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, type LetheConfig } from '../../config/config.js';
+import { runUnlearningInWorker, type UnlearningWorkerInput, type UnlearningWorkerOptions } from '../../unlearning/unlearning-runner.js';
+import type { UnlearningResult } from '../../unlearning/unlearning-types.js';
+
+/** Most reference prompts (from the model folder's world.json utility items) used by the request checks. */
+const MAX_REFERENCE_PROMPTS = 48;
+
+/**
+ * The tensor side of the unlearning job, behind one injectable class: runs the pipeline in a
+ * worker thread on the configured base model (LETHE_MODEL_DIR). Tests watch `workers` to kill a
+ * thread mid-training.
+ */
+@Injectable()
+export class UnlearningRunner {
+  private readonly log = new Logger('UnlearningRunner');
+  /** Threads running now. */
+  readonly workers = new Set<Worker>();
+  private readonly startListeners: ((w: Worker) => void)[] = [];
+  private references: string[] | undefined;
+
+  constructor(@Inject(CONFIG) private readonly config: LetheConfig) {}
+
+  get modelDir(): string {
+    return this.config.inference.modelDir;
+  }
+
+  get modelId(): string {
+    return this.config.inference.modelId;
+  }
+
+  /** Called with every new worker thread (tests). Returns an unsubscribe function. */
+  onWorkerStart(listener: (w: Worker) => void): () => void {
+    this.startListeners.push(listener);
+    return () => this.startListeners.splice(this.startListeners.indexOf(listener) >>> 0, 1);
+  }
+
+  /**
+   * Prompts known to be unrelated to any forget request, for the checks' AUROC and false-fire rate:
+   * the utility questions of the demo world when the model folder ships its world.json.
+   */
+  referencePrompts(): string[] {
+    if (this.references) return this.references;
+    const file = join(this.modelDir, 'world.json');
+    let prompts: string[] = [];
+    if (existsSync(file)) {
+      try {
+        const world = JSON.parse(readFileSync(file, 'utf8')) as { items?: { split?: string; prompt?: string }[] };
+        const utility = (world.items ?? []).filter((i) => i.split === 'utility' && typeof i.prompt === 'string').map((i) => i.prompt!);
+        const step = Math.max(1, Math.floor(utility.length / MAX_REFERENCE_PROMPTS));
+        prompts = utility.filter((_, i) => i % step === 0).slice(0, MAX_REFERENCE_PROMPTS);
+      } catch (e) {
+        this.log.warn(`cannot read reference prompts from ${file}: ${(e as Error).message}`);
+      }
+    }
+    this.references = prompts;
+    return prompts;
+  }
+
+  async run(input: Omit<UnlearningWorkerInput, 'checkpointDir' | 'backend' | 'baseModelName'>, options: UnlearningWorkerOptions = {}): Promise<UnlearningResult> {
+    return runUnlearningInWorker(
+      { ...input, checkpointDir: this.modelDir, backend: this.config.backend, baseModelName: this.modelId },
+      {
+        ...options,
+        onStart: (w) => {
+          this.workers.add(w);
+          w.once('exit', () => this.workers.delete(w));
+          for (const l of [...this.startListeners]) l(w);
+          options.onStart?.(w);
+        },
+      },
+    );
+  }
+}

@@ -1,0 +1,188 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { UnlearningProgress, UnlearningResult } from '../../unlearning/unlearning-types.js';
+import { AdapterRegistryService } from '../adapters/adapter-registry.service.js';
+import { AuditService } from '../audit/audit.service.js';
+import { JobProcessor, type JobContext, type JobHandlerFor } from '../jobs/job-handler.js';
+import { FINAL_UNLEARNING_STATUSES, type UnlearningRequestEntity, type UnlearningStatus } from './unlearning-request.entity.js';
+import { UnlearningRepository } from './unlearning.repository.js';
+import { UnlearningRunner } from './unlearning-runner.service.js';
+import { requestSubject, UNLEARNING_JOB, UnlearningService } from './unlearning.service.js';
+
+const PHASE_STATUS: Record<UnlearningProgress['phase'], UnlearningStatus> = {
+  relabel: 'training',
+  training: 'training',
+  calibrating: 'calibrating',
+  evaluating: 'evaluating',
+};
+/** Progress rows are written at most this often (phase changes always). */
+const PROGRESS_INTERVAL_MS = 400;
+
+export interface UnlearningJobResult {
+  requestId: string;
+  outcome: 'activated' | 'skipped';
+  adapterId?: string;
+  detectorId?: string;
+  status?: UnlearningStatus;
+}
+
+/**
+ * The `unlearning.train` job: loads the active unlearning adapters, runs the pipeline in a worker
+ * thread, then stores the adapter (blob + row), its detector and the metrics and activates them in
+ * ONE transaction, so a crash at any point leaves nothing of the request active. Idempotent: a
+ * retry of a request already active (or revoked) does nothing.
+ */
+@Injectable()
+@JobProcessor()
+export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_JOB, UnlearningJobResult> {
+  readonly name = UNLEARNING_JOB;
+  private readonly log = new Logger('UnlearningJob');
+
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(UnlearningRepository) private readonly repo: UnlearningRepository,
+    @Inject(AdapterRegistryService) private readonly registry: AdapterRegistryService,
+    @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(UnlearningRunner) private readonly runner: UnlearningRunner,
+    @Inject(UnlearningService) private readonly service: UnlearningService,
+  ) {}
+
+  async handle(payload: { requestId: string }, ctx: JobContext): Promise<UnlearningJobResult> {
+    const id = payload.requestId;
+    const row = await this.repo.findById(id);
+    if (!row || FINAL_UNLEARNING_STATUSES.includes(row.status)) return { requestId: id, outcome: 'skipped', status: row?.status };
+    if (!row.items) {
+      await this.service.fail(id, row.actor, 'the raw items are gone; the request cannot be trained again');
+      return { requestId: id, outcome: 'skipped', status: 'failed' };
+    }
+    try {
+      const result = await this.train(row, ctx);
+      return await this.activate(row, result);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (ctx.attempt >= ctx.maxAttempts) {
+        await this.service.fail(id, row.actor, `failed after ${ctx.attempt} attempt(s): ${reason}`);
+      } else {
+        await this.transition(row, 'queued', 'unlearning.retry', { attempt: ctx.attempt, reason }, { phase: 'retry', attempt: ctx.attempt, message: reason }, reason);
+      }
+      throw error;
+    }
+  }
+
+  private async train(row: UnlearningRequestEntity, ctx: JobContext): Promise<UnlearningResult> {
+    await this.repo.update(row.id, { attempts: ctx.attempt });
+    await this.transition(row, 'training', 'unlearning.start', { attempt: ctx.attempt, jobId: ctx.jobId }, { phase: 'relabel', attempt: ctx.attempt }, null);
+    const active = await this.repo.activeUnlearning();
+    const frozenAdapters = await Promise.all(
+      active.map(async ({ adapter }) => ({
+        id: adapter.id,
+        config: { peft_type: 'LORA', task_type: 'CAUSAL_LM', bias: 'none', r: adapter.rank, lora_alpha: adapter.alpha, target_modules: adapter.targetModules },
+        weights: new Uint8Array(await this.registry.readWeights(adapter.id)),
+      })),
+    );
+    // Progress writes are chained so they land in order and are all done before activation.
+    let status: UnlearningStatus = 'training';
+    let chain: Promise<unknown> = Promise.resolve();
+    let lastWrite = 0;
+    const onProgress = (p: UnlearningProgress): void => {
+      const next = PHASE_STATUS[p.phase];
+      const phaseChange = next !== status;
+      const now = Date.now();
+      if (!phaseChange && now - lastWrite < PROGRESS_INTERVAL_MS && !(p.step !== undefined && p.step === p.total)) return;
+      lastWrite = now;
+      const record = { ...p, attempt: ctx.attempt };
+      if (phaseChange) {
+        status = next;
+        chain = chain.then(() => this.transition(row, next, `unlearning.${next}`, { attempt: ctx.attempt }, record, null));
+      } else {
+        chain = chain.then(() => this.repo.update(row.id, { progress: record }));
+      }
+      chain = chain.catch((e: Error) => this.log.warn(`progress of ${row.id}: ${e.message}`));
+      void ctx.progress({ phase: p.phase, step: p.step, total: p.total, loss: p.loss, etaSeconds: p.etaSeconds, message: p.message });
+    };
+    try {
+      return await this.runner.run(
+        {
+          items: row.items!,
+          relabel: row.relabel,
+          replacement: row.replacement ?? undefined,
+          frozenAdapters,
+          referencePrompts: this.runner.referencePrompts(),
+          options: { rank: row.options.rank, alpha: row.options.alpha, lambda: row.options.lambda, epochs: row.options.epochs, useCel: row.options.useCel },
+        },
+        { onProgress, signal: ctx.signal },
+      );
+    } finally {
+      await chain;
+    }
+  }
+
+  /** Adapter blob + row (activated), detector, metrics and the request's new status: one transaction. */
+  private async activate(row: UnlearningRequestEntity, result: UnlearningResult): Promise<UnlearningJobResult> {
+    const done = await this.ds.transaction(async (m) => {
+      const current = await this.repo.findForUpdate(m, row.id);
+      if (!current || FINAL_UNLEARNING_STATUSES.includes(current.status)) return null;
+      const adapter = await this.registry.createIn(
+        m,
+        {
+          name: `unlearning-${current.name}`,
+          kind: 'unlearning',
+          status: 'inactive',
+          baseModel: this.runner.modelId,
+          rank: result.rank,
+          alpha: result.alpha,
+          targetModules: result.targetModules,
+          lineage: { unlearningRequestId: current.id, itemsSha256: current.itemsSha256, itemCount: current.itemCount, relabel: current.relabel },
+          weights: result.adapterWeights,
+        },
+        current.actor,
+      );
+      await this.registry.activateIn(m, adapter.id, current.actor);
+      const metrics = { ...result.metrics } as unknown as Record<string, unknown>;
+      const detector = await this.repo.insertDetector(m, { requestId: current.id, adapterId: adapter.id, bytes: result.detector, metrics });
+      await this.repo.update(
+        current.id,
+        {
+          status: 'active',
+          adapterId: adapter.id,
+          detectorId: detector.id,
+          metrics,
+          error: null,
+          finishedAt: new Date(),
+          items: current.options.keepData ? current.items : null,
+          progress: { phase: 'done', step: result.metrics.steps, total: result.metrics.steps, loss: result.metrics.lossLast, etaSeconds: 0 },
+        },
+        m,
+      );
+      await this.audit.record(
+        {
+          actor: current.actor,
+          action: 'unlearning.activate',
+          subject: requestSubject(current.id),
+          details: { from: current.status, adapterId: adapter.id, detectorId: detector.id, detectorSha256: detector.sha256, itemsDeleted: !current.options.keepData },
+        },
+        m,
+      );
+      return { adapterId: adapter.id, detectorId: detector.id };
+    });
+    if (!done) return { requestId: row.id, outcome: 'skipped' };
+    await this.registry.announce(done.adapterId);
+    return { requestId: row.id, outcome: 'activated', ...done, status: 'active' };
+  }
+
+  private async transition(
+    row: UnlearningRequestEntity,
+    to: UnlearningStatus,
+    action: string,
+    details: Record<string, unknown>,
+    progress: UnlearningRequestEntity['progress'],
+    error: string | null,
+  ): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      const current = await this.repo.findForUpdate(m, row.id);
+      if (!current || FINAL_UNLEARNING_STATUSES.includes(current.status)) return;
+      await this.repo.update(row.id, { status: to, progress, ...(error !== null ? { error } : {}) }, m);
+      await this.audit.record({ actor: current.actor, action, subject: requestSubject(row.id), details: { from: current.status, to, ...details } }, m);
+    });
+  }
+}

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import canonicalize from 'canonicalize';
+import { DataSource } from 'typeorm';
+import type { ForgetItem } from '../../ood/relabel.js';
+import { AdapterRegistryService } from '../adapters/adapter-registry.service.js';
+import { AuditService, auditSubject } from '../audit/audit.service.js';
+import { DomainError, ErrorCode } from '../common/domain-error.js';
+import { JobQueue } from '../jobs/job-queue.service.js';
+import type { CreateUnlearningRequestDto } from './unlearning.dto.js';
+import { FINAL_UNLEARNING_STATUSES, type UnlearningRequestEntity } from './unlearning-request.entity.js';
+import { UnlearningRepository, type UnlearningFilter } from './unlearning.repository.js';
+
+export const UNLEARNING_JOB = 'unlearning.train' as const;
+
+/** Audit subject of a request. */
+export const requestSubject = (id: string): string => auditSubject('unlearning_request', id);
+
+/** sha256 of the canonical JSON of the items (RFC 8785), kept after the raw items are deleted. */
+export function itemsSha256(items: readonly ForgetItem[]): string {
+  return createHash('sha256').update(canonicalize(items) ?? '[]').digest('hex');
+}
+
+/**
+ * Unlearning requests (issue 4): submit (idempotent per API key), read, revoke. Training happens in
+ * the `unlearning.train` job (unlearning-train.handler.ts). Every transition is audited with its actor.
+ */
+@Injectable()
+export class UnlearningService {
+  private readonly log = new Logger('Unlearning');
+
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(UnlearningRepository) private readonly repo: UnlearningRepository,
+    @Inject(AdapterRegistryService) private readonly registry: AdapterRegistryService,
+    @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(JobQueue) private readonly jobs: JobQueue,
+  ) {}
+
+  /**
+   * Stores a queued request and enqueues its job. With an Idempotency-Key this actor already used,
+   * returns that request (`duplicate: true`) and enqueues nothing.
+   */
+  async submit(dto: CreateUnlearningRequestDto, actor: string, idempotencyKey?: string): Promise<{ request: UnlearningRequestEntity; duplicate: boolean }> {
+    const items = toItems(dto);
+    if (dto.relabel === 'replacement' && !dto.replacement?.trim()) {
+      throw DomainError.validation([{ field: 'replacement', message: 'relabel "replacement" needs a non-empty replacement' }]);
+    }
+    if (dto.relabel !== 'replacement' && dto.replacement !== undefined) {
+      throw DomainError.validation([{ field: 'replacement', message: 'replacement is only used with relabel "replacement"' }]);
+    }
+    if (idempotencyKey !== undefined) {
+      const existing = await this.repo.findByIdempotencyKey(actor, idempotencyKey);
+      if (existing) return { request: existing, duplicate: true };
+    }
+    const row = await this.ds.transaction(async (m) => {
+      const inserted = await this.repo.insert(m, {
+        name: dto.name,
+        relabel: dto.relabel,
+        replacement: dto.replacement ?? null,
+        options: { ...dto.options },
+        items,
+        itemsSha256: itemsSha256(items),
+        itemCount: items.length,
+        idempotencyKey: idempotencyKey ?? null,
+        actor,
+      });
+      if (!inserted) return null;
+      await this.audit.record(
+        {
+          actor,
+          action: 'unlearning.submit',
+          subject: requestSubject(inserted.id),
+          details: { name: inserted.name, relabel: inserted.relabel, itemCount: inserted.itemCount, itemsSha256: inserted.itemsSha256, options: inserted.options },
+        },
+        m,
+      );
+      return inserted;
+    });
+    if (!row) {
+      // Lost a race with the same key: the winner's request.
+      return { request: (await this.repo.findByIdempotencyKey(actor, idempotencyKey!))!, duplicate: true };
+    }
+    try {
+      const jobId = await this.jobs.enqueue(UNLEARNING_JOB, { requestId: row.id }, { subject: row.id });
+      return { request: await this.repo.update(row.id, { jobId }), duplicate: false };
+    } catch (e) {
+      await this.fail(row.id, actor, `could not enqueue the job: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  list(filter: UnlearningFilter): Promise<{ items: UnlearningRequestEntity[]; total: number }> {
+    return this.repo.list(filter);
+  }
+
+  async get(id: string): Promise<UnlearningRequestEntity> {
+    const row = await this.repo.findById(id);
+    if (!row) throw DomainError.notFound('unlearning request', id);
+    return row;
+  }
+
+  /**
+   * Stops routing the request's adapter and detector (admin). History stays: the rows are marked
+   * revoked, nothing is deleted. A request still in its job is revoked too; its job then stores nothing.
+   */
+  async revoke(id: string, actor: string, reason?: string): Promise<UnlearningRequestEntity> {
+    let adapterId: string | null = null;
+    const row = await this.ds.transaction(async (m) => {
+      const r = await this.repo.findForUpdate(m, id);
+      if (!r) throw DomainError.notFound('unlearning request', id);
+      if (r.status === 'revoked' || r.status === 'failed') {
+        throw new DomainError(ErrorCode.CONFLICT, `unlearning request ${id} is ${r.status}`, { id, status: r.status });
+      }
+      if (r.adapterId) {
+        adapterId = r.adapterId;
+        await this.registry.revokeIn(m, r.adapterId, actor, reason ?? `unlearning request ${id} revoked`);
+        await this.repo.revokeDetector(m, r.adapterId);
+      }
+      const updated = await this.repo.update(id, { status: 'revoked', finishedAt: r.finishedAt ?? new Date(), progress: { ...r.progress, phase: 'revoked' } }, m);
+      await this.audit.record({ actor, action: 'unlearning.revoke', subject: requestSubject(id), details: { from: r.status, adapterId: r.adapterId, reason: reason ?? null } }, m);
+      return updated;
+    });
+    if (adapterId) await this.registry.announce(adapterId);
+    return row;
+  }
+
+  /** Marks a request failed with a reason (audited); raw items deleted unless keepData. */
+  async fail(id: string, actor: string, reason: string): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      const r = await this.repo.findForUpdate(m, id);
+      if (!r || FINAL_UNLEARNING_STATUSES.includes(r.status)) return;
+      await this.repo.update(
+        id,
+        { status: 'failed', error: reason, finishedAt: new Date(), items: r.options.keepData ? r.items : null, progress: { ...r.progress, phase: 'failed', message: reason } },
+        m,
+      );
+      await this.audit.record({ actor, action: 'unlearning.fail', subject: requestSubject(id), details: { from: r.status, reason } }, m);
+    });
+  }
+}
+
+function toItems(dto: CreateUnlearningRequestDto): ForgetItem[] {
+  if (dto.items && dto.texts) throw DomainError.validation([{ field: 'items', message: 'give either items or texts, not both' }]);
+  if (dto.items) return dto.items.map((i) => ({ prompt: i.prompt, ...(i.answer !== undefined ? { answer: i.answer } : {}), ...(i.options ? { options: i.options } : {}) }));
+  if (dto.texts) return dto.texts.map((prompt) => ({ prompt }));
+  throw DomainError.validation([{ field: 'items', message: 'items (or texts) must hold at least one entry' }]);
+}

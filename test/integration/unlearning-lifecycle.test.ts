@@ -1,0 +1,192 @@
+/**
+ * Unlearning requests end to end on a real database (PGlite, and the DATABASE_URL server when set),
+ * through the booted app over HTTP, with a tiny random model so the jobs take seconds: submit → job
+ * → active; idempotent resubmission; raw items deleted unless keepData; a worker thread killed
+ * during training leaves nothing active and the retried job completes; two requests in a row (the
+ * second trains against the first's A factors); revoke; every transition audited with its actor.
+ * The demo-model behaviour (refusals, retained answers) is in unlearning-demo.test.ts.
+ */
+import { rm } from 'node:fs/promises';
+import type { Worker } from 'node:worker_threads';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UnlearningRunner } from '../../src/modules/unlearning/unlearning-runner.service.js';
+import { TINY_FORGET, writeTinyCheckpoint } from '../../src/unlearning/testing/tiny-checkpoint.js';
+import { http, startTestApp, type TestApp } from '../support/app.js';
+import { createTestDatabase, TEST_BACKENDS, type TestDatabase } from '../support/database.js';
+
+const FINAL = new Set(['active', 'failed', 'revoked']);
+
+describe.each(TEST_BACKENDS)('unlearning requests on %s', (backend) => {
+  let db: TestDatabase;
+  let app: TestApp;
+  let modelDir: string;
+  let operator: { id: string; key: string };
+
+  const submit = (body: unknown, headers: Record<string, string> = {}) =>
+    http(app.baseUrl, 'POST', '/v1/unlearning-requests', { key: operator.key, body, headers });
+  const get = (id: string) => http(app.baseUrl, 'GET', `/v1/unlearning-requests/${id}`, { key: operator.key });
+  async function waitFinal(id: string, timeoutMs = 90_000): Promise<Record<string, any>> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await get(id);
+      if (FINAL.has(res.body.status)) return res.body;
+      if (Date.now() > end) throw new Error(`request ${id} still ${res.body.status}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const body = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    items: TINY_FORGET,
+    relabel: 'replacement',
+    replacement: 'no idea',
+    options: { rank: 4, alpha: 8, epochs: 2 },
+    ...extra,
+  });
+  const activeUnlearning = async () =>
+    (await http(app.baseUrl, 'GET', '/v1/adapters?kind=unlearning&status=active', { key: operator.key })).body.items as { id: string; lineage: Record<string, unknown> }[];
+
+  beforeAll(async () => {
+    modelDir = await writeTinyCheckpoint();
+    db = await createTestDatabase(backend);
+    app = await startTestApp({
+      database: db,
+      env: { LETHE_MODEL_DIR: modelDir, LETHE_JOBS_POLL_SECONDS: '0.5', LETHE_INFERENCE_WORKERS: '0', LETHE_BACKEND: 'wasm' },
+    });
+    const res = await http(app.baseUrl, 'POST', '/v1/admin/api-keys', { key: app.adminKey, body: { name: 'ops', role: 'operator' } });
+    operator = { id: res.body.id, key: res.body.key };
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.dispose();
+    if (modelDir) await rm(modelDir, { recursive: true, force: true });
+  });
+
+  let firstId: string;
+
+  it('submit → 202 → training → active, with adapter, detector, metrics; raw items deleted, sha256 kept', async () => {
+    const res = await submit(body('first'));
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'queued', duplicate: false });
+    firstId = res.body.id;
+    const done = await waitFinal(firstId);
+    expect(done.status).toBe('active');
+    expect(done.adapterId).toEqual(expect.any(String));
+    expect(done.detectorId).toEqual(expect.any(String));
+    expect(done.itemsStored).toBe(false);
+    expect(done.itemCount).toBe(TINY_FORGET.length);
+    expect(done.itemsSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(done.metrics).toMatchObject({ items: TINY_FORGET.length, steps: 2 });
+    expect(done.progress).toMatchObject({ phase: 'done' });
+    const ds = app.app.get(DataSource);
+    const [row] = await ds.query('SELECT items FROM unlearning_request WHERE id = $1', [firstId]);
+    expect(row.items).toBeNull();
+    const [det] = await ds.query('SELECT status, size_bytes FROM ood_detector WHERE id = $1', [done.detectorId]);
+    expect(det.status).toBe('active');
+    expect(Number(det.size_bytes)).toBe(done.metrics.detectorBytes);
+    const active = await activeUnlearning();
+    expect(active.map((a) => a.id)).toEqual([done.adapterId]);
+    expect(active[0].lineage).toMatchObject({ unlearningRequestId: firstId });
+  });
+
+  it('audits every transition with the operator as actor', async () => {
+    const res = await http(app.baseUrl, 'GET', `/v1/admin/audit?subject=unlearning_request:${firstId}`, { key: app.adminKey });
+    const events = res.body.items as { action: string; actor: string }[];
+    expect(events.map((e) => e.action)).toEqual(['unlearning.submit', 'unlearning.start', 'unlearning.calibrating', 'unlearning.evaluating', 'unlearning.activate']);
+    expect(new Set(events.map((e) => e.actor))).toEqual(new Set([operator.id]));
+    expect((await http(app.baseUrl, 'GET', '/v1/admin/audit/verify', { key: app.adminKey })).body).toMatchObject({ valid: true });
+  });
+
+  it('an Idempotency-Key returns the same request instead of a duplicate', async () => {
+    const a = await submit(body('idem', { options: { rank: 4, alpha: 8, epochs: 1, keepData: true } }), { 'idempotency-key': 'k-1' });
+    const b = await submit(body('idem', { options: { rank: 4, alpha: 8, epochs: 1, keepData: true } }), { 'idempotency-key': 'k-1' });
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(202);
+    expect(b.body).toMatchObject({ id: a.body.id, duplicate: true });
+    const list = await http(app.baseUrl, 'GET', '/v1/unlearning-requests?name=idem', { key: operator.key });
+    expect(list.body.total).toBe(1);
+    const done = await waitFinal(a.body.id);
+    expect(done.status).toBe('active');
+    // keepData: the raw items stay.
+    expect(done.itemsStored).toBe(true);
+    const [row] = await app.app.get(DataSource).query('SELECT items FROM unlearning_request WHERE id = $1', [a.body.id]);
+    expect(row.items).toEqual(TINY_FORGET);
+  });
+
+  it('a second request trains against the earlier adapters (L_orth > 0) and both stay active', async () => {
+    const before = await activeUnlearning();
+    const res = await submit(body('second'));
+    const done = await waitFinal(res.body.id);
+    expect(done.status).toBe('active');
+    expect(done.metrics.orthLast).toBeGreaterThan(0);
+    const after = await activeUnlearning();
+    expect(after.map((a) => a.id).sort()).toEqual([...before.map((a) => a.id), done.adapterId].sort());
+  });
+
+  it('killing the worker during training leaves nothing active; the retried job completes', async () => {
+    const runner = app.app.get(UnlearningRunner);
+    const before = (await activeUnlearning()).map((a) => a.id);
+    let killed = 0;
+    const seenWhileDown: string[][] = [];
+    const stop = runner.onWorkerStart((w: Worker) => {
+      if (killed > 0) return;
+      w.on('message', (m: { kind: string; progress?: { phase: string; step?: number } }) => {
+        if (killed === 0 && m.kind === 'progress' && m.progress?.phase === 'training' && m.progress.step === 1) {
+          killed++;
+          void w.terminate();
+        }
+      });
+    });
+    try {
+      const res = await submit(body('killed', { options: { rank: 4, alpha: 8, epochs: 3 } }));
+      // Wait for the failed attempt to be recorded, then look at what is active.
+      const end = Date.now() + 60_000;
+      for (;;) {
+        const r = await get(res.body.id);
+        if (r.body.attempts >= 1 && (r.body.status === 'queued' || r.body.error)) {
+          seenWhileDown.push((await activeUnlearning()).map((a) => a.id));
+          break;
+        }
+        if (FINAL.has(r.body.status) || Date.now() > end) break;
+        await new Promise((r2) => setTimeout(r2, 100));
+      }
+      const done = await waitFinal(res.body.id);
+      expect(killed).toBe(1);
+      expect(seenWhileDown).toEqual([before]);
+      expect(done.status).toBe('active');
+      expect(done.attempts).toBe(2);
+      const audit = await http(app.baseUrl, 'GET', `/v1/admin/audit?subject=unlearning_request:${res.body.id}`, { key: app.adminKey });
+      expect(audit.body.items.map((e: { action: string }) => e.action)).toContain('unlearning.retry');
+    } finally {
+      stop();
+    }
+  });
+
+  it('revoke (admin only) stops routing the adapter and detector; history stays', async () => {
+    expect((await http(app.baseUrl, 'POST', `/v1/unlearning-requests/${firstId}/revoke`, { key: operator.key, body: {} })).status).toBe(403);
+    const res = await http(app.baseUrl, 'POST', `/v1/unlearning-requests/${firstId}/revoke`, { key: app.adminKey, body: { reason: 'mistake' } });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('revoked');
+    const adapter = await http(app.baseUrl, 'GET', `/v1/adapters/${res.body.adapterId}`, { key: operator.key });
+    expect(adapter.body.status).toBe('revoked');
+    expect((await activeUnlearning()).map((a) => a.id)).not.toContain(res.body.adapterId);
+    const [det] = await app.app.get(DataSource).query('SELECT status FROM ood_detector WHERE id = $1', [res.body.detectorId]);
+    expect(det.status).toBe('revoked');
+    expect((await http(app.baseUrl, 'POST', `/v1/unlearning-requests/${firstId}/revoke`, { key: app.adminKey, body: {} })).status).toBe(409);
+  });
+
+  it('streams progress as server-sent events until the request is final', async () => {
+    const res = await submit(body('sse'));
+    const stream = await fetch(`${app.baseUrl}/v1/unlearning-requests/${res.body.id}/events`, { headers: { authorization: `Bearer ${operator.key}` } });
+    expect(stream.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const text = await stream.text();
+    const events = text
+      .split('\n\n')
+      .filter(Boolean)
+      .map((chunk) => ({ event: /^event: (.*)$/m.exec(chunk)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(chunk)![1]) }));
+    expect(events[events.length - 1]).toMatchObject({ event: 'end', data: { status: 'active' } });
+    const statuses = events.filter((e) => e.event === 'progress').map((e) => e.data.status);
+    expect(statuses[statuses.length - 1]).toBe('active');
+    expect(new Set(statuses).size).toBeGreaterThan(1);
+  });
+});
