@@ -2,6 +2,8 @@ import { Global, Module } from '@nestjs/common';
 import { AdaptersModule } from '../adapters/adapters.module.js';
 import { AuditModule } from '../audit/audit.module.js';
 import { AdapterStore } from './adapter-store.service.js';
+import { AdapterTransferController } from './adapter-transfer.controller.js';
+import { AdapterTransferService } from './adapter-transfer.service.js';
 import { CompletionsController } from './completions.controller.js';
 import { CompletionsService } from './completions.service.js';
 import { InferenceMetrics } from './inference-metrics.js';
@@ -18,8 +20,8 @@ import { RoutingService } from './routing.service.js';
 @Global()
 @Module({
   imports: [AdaptersModule, AuditModule],
-  controllers: [CompletionsController, RoutingDecisionsController],
-  providers: [AdapterStore, ModelHost, RoutingService, RoutingDecisionRepository, InferenceMetrics, CompletionsService],
+  controllers: [CompletionsController, RoutingDecisionsController, AdapterTransferController],
+  providers: [AdapterStore, ModelHost, RoutingService, RoutingDecisionRepository, InferenceMetrics, CompletionsService, AdapterTransferService],
   exports: [ModelHost, AdapterStore, RoutingService],
 })
 export class InferenceModule {}
