@@ -45,6 +45,18 @@ describe('requestLoggingMiddleware over real HTTP', () => {
     expect(JSON.stringify(mine[1]).match(/"reqId"/g)).toHaveLength(1);
   });
 
+  it('never writes API keys or cookies into the access log', async () => {
+    const secret = 'lethe_ThisMustNeverAppearInALogLine0123456789';
+    await fetch(`${base}/secret`, {
+      headers: { 'x-request-id': 'req-secret', authorization: `Bearer ${secret}`, cookie: `s=${secret}` },
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const access = lines.find((l) => l.reqId === 'req-secret' && l.msg === 'request completed');
+    expect(access).toBeDefined();
+    expect(JSON.stringify(lines)).not.toContain(secret);
+    expect(access).toMatchObject({ req: { headers: { authorization: '[redacted]', cookie: '[redacted]' } } });
+  });
+
   it('keeps concurrent requests apart and logs a 500 as error', async () => {
     await Promise.all([fetch(`${base}/x`, { headers: { 'x-request-id': 'req-x' } }), fetch(`${base}/fail`, { headers: { 'x-request-id': 'req-f' } })]);
     await new Promise((r) => setTimeout(r, 20));

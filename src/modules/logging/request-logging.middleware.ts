@@ -22,6 +22,8 @@ export function requestLoggingMiddleware(logger: RootLogger): RequestLoggingMidd
       res.setHeader('X-Request-Id', id);
       return id;
     },
+    // API keys and cookies must never reach a log line (the console's admin key travels here too).
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'], censor: '[redacted]' },
     customProps: (req) => ({ reqId: (req as IncomingMessage & { id?: unknown }).id }),
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     // Health probes and scrapes every few seconds would drown the log.
