@@ -1,3 +1,6 @@
+import type { GeneratorTrainPayload } from '../generator/generator-jobs.js';
+import type { TaskTrainPayload } from '../tasks/task-jobs.js';
+
 /**
  * Every background job Lethe knows, in one place: its payload type (JobPayloads) and its queue
  * options (JOB_CATALOG). To add a job: add `'area.verb': Payload` to JobPayloads, an entry to
@@ -8,6 +11,10 @@
 export interface JobPayloads {
   /** Deletes progress rows of finished jobs older than `olderThanDays`. */
   'jobs.prune-progress': { olderThanDays: number };
+  /** Trains a task's LoRA and keeps its checkpoint set (modules/tasks). */
+  'tasks.train': TaskTrainPayload;
+  /** Trains a new ICM-LoRA generator version over every trained task (modules/generator). */
+  'generator.train': GeneratorTrainPayload;
   /** Trains, calibrates, checks and activates one unlearning request (modules/unlearning). */
   'unlearning.train': { requestId: string };
 }
@@ -31,5 +38,7 @@ export type JobCatalog = Readonly<Record<string, JobQueueOptions>>;
 
 export const JOB_CATALOG: { readonly [N in JobName]: JobQueueOptions } = {
   'jobs.prune-progress': { retryLimit: 1, expireInSeconds: 300 },
+  'tasks.train': { retryLimit: 1, expireInSeconds: 3600, concurrency: 1 },
+  'generator.train': { retryLimit: 1, expireInSeconds: 3600, concurrency: 1 },
   'unlearning.train': { retryLimit: 2, retryDelaySeconds: 1, expireInSeconds: 1800, concurrency: 1 },
 };
