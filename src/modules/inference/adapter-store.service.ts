@@ -132,7 +132,10 @@ export class AdapterStore implements OnModuleDestroy {
 
   private onChange(id: string): void {
     this.cache.invalidate(id);
-    this.refresh().catch((e: Error) => this.log.warn(`registry refresh failed: ${e.message}`));
+    // Again once the snapshot is new: a request routed on the old snapshot meanwhile may have loaded it.
+    this.refresh()
+      .then(() => this.cache.invalidate(id))
+      .catch((e: Error) => this.log.warn(`registry refresh failed: ${e.message}`));
   }
 
   private async reload(): Promise<void> {

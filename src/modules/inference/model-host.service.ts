@@ -207,7 +207,11 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
       return await engine.generate(batch, missing, cancel, (e) => items[e.row]?.request.onToken?.({ delta: e.delta, done: e.done, finishReason: e.finishReason }));
     } finally {
       items.forEach((it, r) => it.signal.removeEventListener('abort', listeners[r]));
-      for (const l of leases) l.release();
+      for (const l of leases) {
+        l.release();
+        // Routed on a snapshot older than a revocation: serve this batch, but keep nothing cached.
+        if (!this.store.adapter(l.id)) this.store.cache.invalidate(l.id);
+      }
     }
   }
 
