@@ -6,8 +6,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * safetensors bytes, the generator's training set); `generator` one row per trained version with
  * its metrics and serialised weights.
  */
-export class TasksGenerator1795920000000 implements MigrationInterface {
-  name = 'TasksGenerator1795920000000';
+export class TasksGenerator1795940000000 implements MigrationInterface {
+  name = 'TasksGenerator1795940000000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
