@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { buildLmBatch, clipByGlobalNorm, createRng, maskedCrossEntropy, train, warmupCosineSchedule, type TrainOptions } from './trainer.js';
+import { buildLmBatch, clipByGlobalNorm, createRng, ensureGradients, maskedCrossEntropy, train, warmupCosineSchedule, type TrainOptions } from './trainer.js';
 
 beforeAll(async () => {
   await initBackend();
+  await ensureGradients();
 });
 
 describe('clipByGlobalNorm', () => {
@@ -85,6 +86,18 @@ describe('maskedCrossEntropy and buildLmBatch', () => {
     const expected = total / 4;
     const sut = maskedCrossEntropy(tf.tensor3d(logits, [B, S, V]), tf.tensor2d(targets, [B, S], 'int32'), tf.tensor2d(mask, [B, S]));
     expect(Math.abs(sut.dataSync()[0] - expected)).toBeLessThan(1e-5 * expected);
+    // d/dlogits = mask·(softmax − onehot)/Σmask, zero on masked positions.
+    const grad = tf.grad((x: tf.Tensor) => maskedCrossEntropy(x as tf.Tensor3D, tf.tensor2d(targets, [B, S], 'int32'), tf.tensor2d(mask, [B, S])))(
+      tf.tensor3d(logits, [B, S, V]),
+    ).dataSync();
+    for (let i = 0; i < B * S; i++) {
+      const row = logits.slice(i * V, (i + 1) * V);
+      const z = row.reduce((acc, x) => acc + Math.exp(x), 0);
+      row.forEach((x, v) => {
+        const want = (mask[i] * (Math.exp(x) / z - (v === targets[i] ? 1 : 0))) / 4;
+        expect(Math.abs(grad[i * V + v] - want)).toBeLessThan(1e-6);
+      });
+    }
   });
 
   it('shifts, pads and masks the prompt', () => {
