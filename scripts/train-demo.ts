@@ -4,7 +4,8 @@
  * Hugging Face layout to models/demo/. State is checkpointed to --state-dir every epoch-chunk so an
  * interrupted run resumes (--resume) where it stopped, with the same result.
  *
- * Options: --epochs N  --out DIR  --state-dir DIR  --resume  --max-steps N (quick runs)
+ * Options: --epochs N  --out DIR  --state-dir DIR  --resume  --max-steps N (quick runs)  --utility-repeat N
+ *   --lr X  --batch N  --d-model N  --layers N  --d-ff N
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     epochs: { type: 'string', default: '60' }, out: { type: 'string', default: 'models/demo' },
     'state-dir': { type: 'string', default: '/tmp/lethe-demo-train' }, resume: { type: 'boolean', default: false },
     'max-steps': { type: 'string' }, lr: { type: 'string', default: '3e-3' }, batch: { type: 'string', default: '64' },
+    'utility-repeat': { type: 'string', default: '1' },
     'd-model': { type: 'string', default: '128' }, layers: { type: 'string', default: '4' }, 'd-ff': { type: 'string', default: '384' },
   },
 });
@@ -48,7 +50,9 @@ const cfg: DemoModelConfig = {
 };
 
 const world = generateWorld();
-const train = encodeItems(tok, trainingItems(world), EOS);
+// utility items can be repeated within an epoch: they are few (214) next to 3,000 author questions
+const utilityRepeat = Number(args['utility-repeat']);
+const train = encodeItems(tok, [...trainingItems(world), ...Array.from({ length: utilityRepeat - 1 }, () => utilityItems(world)).flat()], EOS);
 const monitor = {
   trained: encodeItems(tok, trainedItems(world).filter((_, i) => i % 10 === 0), EOS),
   paraphrase: encodeItems(tok, paraphraseItems(world), EOS),
