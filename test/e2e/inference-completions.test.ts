@@ -51,6 +51,12 @@ describe('OpenAI-compatible completions over HTTP', () => {
     await fixture?.dispose();
   });
 
+  it('reports the loaded model in /readyz', async () => {
+    const ready = await http(app.baseUrl, 'GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body.checks.model).toMatchObject({ ok: true, detail: expect.stringMatching(/^ready: tiny \(llama, \d+ parameters\) on \w+, 1 worker thread/) });
+  });
+
   it('answers through the official openai client, plain and streaming, with the plan attached', async () => {
     const plain = await client.completions.create({ model: base, prompt: 'The author was born in', max_tokens: 6, temperature: 0 });
     expect(plain.object).toBe('text_completion');

@@ -26,7 +26,7 @@ export class HealthController {
     const r = await this.health.readiness();
     if (!r.ready) {
       const failing = Object.entries(r.checks)
-        .filter(([, c]) => !c.ok)
+        .filter(([name, c]) => !c.ok && name !== 'model') // model: reported, not gating
         .map(([name]) => name);
       throw new DomainError(ErrorCode.UNAVAILABLE, `not ready: ${failing.join(', ')}`, { checks: r.checks });
     }

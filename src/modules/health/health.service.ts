@@ -2,6 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { initBackend } from '../../engine/backend.js';
+import { ModelHost } from '../inference/model-host.service.js';
 import { JobQueue } from '../jobs/job-queue.service.js';
 
 /** One readiness check: ok or not, and a short word on why. */
@@ -12,7 +13,11 @@ export interface CheckResult {
 
 export interface Readiness {
   ready: boolean;
-  checks: { database: CheckResult; queue: CheckResult; backend: CheckResult };
+  /**
+   * `model` (the served base model) is reported but does not gate readiness: the admin, unlearning
+   * and registry APIs serve while it loads, and completions answer 503 until it is ready.
+   */
+  checks: { database: CheckResult; queue: CheckResult; backend: CheckResult; model?: CheckResult };
 }
 
 const DB_TIMEOUT_MS = 2_000;
@@ -26,6 +31,7 @@ export class HealthService {
     @Inject(CONFIG) private readonly config: LetheConfig,
     @Inject(DataSource) private readonly ds: DataSource,
     @Optional() @Inject(JobQueue) private readonly queue?: JobQueue,
+    @Optional() @Inject(ModelHost) private readonly model?: ModelHost,
   ) {}
 
   uptimeSeconds(): number {
@@ -35,7 +41,9 @@ export class HealthService {
   async readiness(): Promise<Readiness> {
     const [database, backend] = await Promise.all([this.checkDatabase(), this.checkBackend()]);
     const queue = this.checkQueue();
-    return { ready: database.ok && queue.ok && backend.ok, checks: { database, queue, backend } };
+    const m = this.model?.status();
+    const model = m && m.state !== 'disabled' ? { ok: m.state === 'ready', detail: `${m.state}: ${m.detail}` } : undefined;
+    return { ready: database.ok && queue.ok && backend.ok, checks: { database, queue, backend, ...(model ? { model } : {}) } };
   }
 
   private async checkDatabase(): Promise<CheckResult> {
