@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import { createRng } from './trainer.js';
-import { installWasmKernels, transposeArray, uninstallWasmKernels, wasmKernelsInstalled } from './wasm-kernels.js';
+import { cachedTransposeCount, installWasmKernels, transposeArray, uninstallWasmKernels, wasmKernelsInstalled } from './wasm-kernels.js';
 
 const rng = createRng(99);
 const randInt = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
@@ -155,6 +155,35 @@ describe('wasm kernels', () => {
     const bT = tf.tensor3d(swapLast(b, 1, k, n), [1, n, k]);
     const sutT = tf.matMul(tf.tensor3d(a, [batch, m, k]), bT, false, true);
     expect(sutT.dataSync()).toEqual(flat.dataSync());
+  });
+
+  it('caches the transposed copy of a reused right operand, per shape, and frees it with its source', () => {
+    const backendIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    const [m, k, n] = [6, 10, 4];
+    const x = tf.tensor2d(randArray(m * k), [m, k]);
+    const wData = randArray(n * k);
+    const w = tf.tensor2d(wData, [n, k]); // used as xᵀ-free x·Wᵀ, like dX = dY·Wᵀ
+    const plain = tf.matMul(x, tf.tensor2d(swapLast(wData, 1, n, k), [k, n]));
+    const ids = backendIds();
+    const before = cachedTransposeCount();
+    const first = tf.matMul(x, w, false, true);
+    expect(cachedTransposeCount()).toBe(before);
+    const second = tf.matMul(x, w, false, true);
+    const third = tf.matMul(x, w, false, true);
+    expect(cachedTransposeCount()).toBe(before + 1);
+    for (const r of [first, second, third]) expect(r.dataSync()).toEqual(plain.dataSync());
+    // Same data, another shape: must not use the [n, k] copy.
+    const reshaped = tf.reshape(w, [k, n]);
+    const aData = randArray(3 * n);
+    const a3 = tf.tensor2d(aData, [3, n]);
+    const uses = [0, 1, 2].map(() => tf.matMul(a3, reshaped, false, true));
+    for (const u of uses) expectClose(u.dataSync(), refMatMul(aData, swapLast(wData, 1, k, n), 1, 1, 3, n, k));
+    const other = [a3, ...uses];
+    tf.dispose([first, second, third, reshaped, ...other]);
+    w.dispose();
+    expect(cachedTransposeCount()).toBe(before);
+    expect(backendIds()).toBe(ids - 1); // w's data and its cached copy are gone
+    tf.dispose([x, plain]);
   });
 
   it('fused matMul (bias, relu) with transposeB equals the float64 reference', () => {

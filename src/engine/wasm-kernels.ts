@@ -83,8 +83,12 @@ function fastMatMul(args: KernelArgs, original: Original): tf.TensorInfo | tf.Te
   try {
     if (batchB === 1 && !transposeA) {
       // Same B for every batch: one [batch·m, k]·[k, n] product, the output already in place.
-      const b2 = transposeB ? transposeInfo(backend, b, swapLastTwo(rb)) : b;
-      if (transposeB) temps.push(b2);
+      let b2 = b;
+      if (transposeB) {
+        const cached = cachedTranspose(backend, b);
+        b2 = cached ?? transposeInfo(backend, b, swapLastTwo(rb));
+        if (!cached) temps.push(b2);
+      }
       const out = call({ ...a, shape: [1, batchA * m, k] }, { ...b2, shape: [1, k, n] });
       return { ...out, shape: outShape };
     }
@@ -106,6 +110,48 @@ function fastMatMul(args: KernelArgs, original: Original): tf.TensorInfo | tf.Te
   } finally {
     for (const t of temps) backend.disposeData(t.dataId);
   }
+}
+
+// Transposed copies of right operands used transposed more than once (frozen weights in the
+// backward pass: dX = dY·Wᵀ). Reusing one copy also reuses the backend's packed-weights operator,
+// which is otherwise rebuilt per call at several times the cost of the product itself.
+const transposeCache = new Map<tf.DataId, { shape: string; copy: tf.TensorInfo }>();
+const transposeUses = new WeakMap<tf.DataId, number>();
+const hookedBackends = new WeakSet<WasmBackendLike>();
+
+function cachedTranspose(backend: WasmBackendLike, x: tf.TensorInfo): tf.TensorInfo | undefined {
+  // Reshapes share data: the copy is only valid for the shape it was made from.
+  const shape = x.shape.join();
+  const hit = transposeCache.get(x.dataId);
+  if (hit) return hit.shape === shape ? hit.copy : undefined;
+  const uses = (transposeUses.get(x.dataId) ?? 0) + 1;
+  transposeUses.set(x.dataId, uses);
+  if (uses < 2) return undefined;
+  hookDisposal(backend);
+  const copy = transposeInfo(backend, x, swapLastTwo(x.shape.length));
+  transposeCache.set(x.dataId, { shape, copy });
+  return copy;
+}
+
+/** Frees a cached transposed copy when its source's data is freed. */
+function hookDisposal(backend: WasmBackendLike): void {
+  if (hookedBackends.has(backend)) return;
+  hookedBackends.add(backend);
+  const dispose = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId: tf.DataId, force?: boolean) => {
+    const freed = (dispose as (id: tf.DataId, force?: boolean) => boolean)(dataId, force);
+    const entry = freed ? transposeCache.get(dataId) : undefined;
+    if (entry) {
+      transposeCache.delete(dataId);
+      dispose(entry.copy.dataId);
+    }
+    return freed;
+  };
+}
+
+/** Number of transposed weight copies currently cached (for tests and memory accounting). */
+export function cachedTransposeCount(): number {
+  return transposeCache.size;
 }
 
 /** Copies matrix `index` of a batched [.., r, c] tensor into `dst` ([1, r, c], or [1, c, r] transposed). */
@@ -235,6 +281,10 @@ function simplify(shape: readonly number[], perm: readonly number[]): { shape: n
 
 /** Restores the backend's own kernels (for benchmarks and tests that compare both). */
 export function uninstallWasmKernels(): void {
+  for (const [source, { copy }] of transposeCache) {
+    transposeCache.delete(source);
+    if (tf.getBackend() === 'wasm') (tf.backend() as unknown as WasmBackendLike).disposeData(copy.dataId);
+  }
   for (const config of originals.splice(0)) {
     tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel(config);
