@@ -157,6 +157,17 @@ describe('wasm kernels', () => {
     expect(sutT.dataSync()).toEqual(flat.dataSync());
   });
 
+  it('weight-gradient products Aᵀ·B with a wide B (computed as (Bᵀ·A)ᵀ) equal the float64 reference', () => {
+    for (const [m, k, n] of [[8, 96, 200], [3, 40, 41], [1, 7, 64]]) {
+      const a = randArray(m * k);
+      const b = randArray(k * n);
+      const sut = tf.matMul(tf.tensor2d(swapLast(a, 1, m, k), [k, m]), tf.tensor2d(b, [k, n]), true, false);
+      expect(sut.shape).toEqual([m, n]);
+      expectClose(sut.dataSync(), refMatMul(a, b, 1, 1, m, k, n));
+      sut.dispose();
+    }
+  });
+
   it('caches the transposed copy of a reused right operand, per shape, and frees it with its source', () => {
     const backendIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
     const [m, k, n] = [6, 10, 4];

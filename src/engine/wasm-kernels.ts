@@ -92,6 +92,17 @@ function fastMatMul(args: KernelArgs, original: Original): tf.TensorInfo | tf.Te
       const out = call({ ...a, shape: [1, batchA * m, k] }, { ...b2, shape: [1, k, n] });
       return { ...out, shape: outShape };
     }
+    const plain = !args.inputs.bias && ((args.attrs.activation ?? 'linear') === 'linear');
+    if (batchA === 1 && batchB === 1 && transposeA && !transposeB && m < n && plain) {
+      // Aᵀ·B with a wide fresh B (weight gradients xᵀ·dY): the backend packs its right operand on
+      // every call, at several times the product's cost; Cᵀ = Bᵀ·A packs the narrow A instead.
+      const bT = transposeInfo(backend, b, swapLastTwo(rb));
+      temps.push(bT);
+      const r = call({ ...bT, shape: [1, n, k] }, { ...a, shape: [1, k, m] });
+      temps.push(r);
+      const out = transposeInfo(backend, { ...r, shape: [n, m] }, [1, 0]);
+      return { ...out, shape: outShape };
+    }
     const batch = Math.max(batchA, batchB);
     const out = backend.makeOutput(outShape, 'float32');
     for (let z = 0; z < batch; z++) {
