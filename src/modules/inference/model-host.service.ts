@@ -7,7 +7,7 @@ import { TextTokenizer } from '../../engine/tokenizer.js';
 import { MicroBatcher, type BatchItem } from '../../routing/micro-batcher.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { LocalEngineClient, WorkerEngineClient, type EngineClient } from './engine/engine-client.js';
-import type { EngineGenerationOptions, EngineInfo, EngineRowResult, EngineTokenEvent } from './engine/inference-engine.js';
+import type { EngineFeatures, EngineGenerationOptions, EngineInfo, EngineRowResult, EngineTokenEvent } from './engine/inference-engine.js';
 
 /** One prompt to generate, with its applied plan entries. */
 export interface HostJob {
@@ -96,11 +96,11 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     return this.batcher?.stats();
   }
 
-  /** Condition vectors of tokenized prompts (auto routing), computed in an engine. */
-  async conditionVectors(prompts: number[][]): Promise<Float32Array[]> {
+  /** Base-model features of tokenized prompts (gates, auto routing), computed in an engine. */
+  async promptFeatures(prompts: number[][]): Promise<EngineFeatures> {
     const engine = await this.takeEngine();
     try {
-      return await engine.conditionVectors(prompts);
+      return await engine.features(prompts);
     } finally {
       this.giveBack(engine);
     }

@@ -7,21 +7,25 @@ import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { ModelHost } from './model-host.service.js';
 
-/** A prompt as the gate scorer sees it. */
+/** A prompt as the gate scorer sees it: text, tokens and the base model's pooled features. */
 export interface ScoredPrompt {
   text: string;
   tokens: number[];
+  /** Per-layer pooled hidden states of the base prefill: [layer] → Float32Array(dModel). */
+  features: Float32Array[];
 }
 
 /**
  * The unlearning hook: gate scores of the active unlearning adapters' detectors, per prompt.
- * Provided by the unlearning module under {@link GATE_SCORE_PROVIDER}; without one, every active
- * unlearning adapter is applied at full strength (policy missingGate = full: fail closed).
+ * Provided under {@link GATE_SCORE_PROVIDER} (DetectorGateProvider reads the detectors stored by
+ * the unlearning module); an active unlearning adapter without a score is applied at full
+ * strength (policy missingGate = full: fail closed).
  */
 export interface GateScoreProvider {
   /** Gate policy label recorded in plans (`o3-hard`...). */
   readonly gatePolicy?: string;
-  scores(prompts: ScoredPrompt[]): Promise<GateScores[]>;
+  /** Scores for `adapterIds` (the active unlearning adapters of the snapshot) for each prompt. */
+  scores(prompts: ScoredPrompt[], adapterIds: string[]): Promise<GateScores[]>;
 }
 
 export const GATE_SCORE_PROVIDER = Symbol('GATE_SCORE_PROVIDER');
@@ -30,7 +34,7 @@ export interface RouteInput {
   mode: RoutingMode;
   adapters: AdapterSelection[];
   role: CallerRole;
-  prompts: ScoredPrompt[];
+  prompts: Array<{ text: string; tokens: number[] }>;
 }
 
 /** Plans for each prompt of a request: registry snapshot + gate scores + router (src/routing). */
@@ -53,11 +57,15 @@ export class RoutingService {
   /** One plan per prompt. Router errors become DomainErrors with the field and adapter named. */
   async route(input: RouteInput): Promise<RoutingPlan[]> {
     const registry = this.store.routingSnapshot();
-    const hasUnlearning = registry.adapters.some((a) => a.kind === 'unlearning' && a.active);
-    const scores: GateScores[] = hasUnlearning && this.gates ? await this.gates.scores(input.prompts) : input.prompts.map(() => ({}));
+    const unlearning = registry.adapters.filter((a) => a.kind === 'unlearning' && a.active).map((a) => a.id);
+    const gated = unlearning.length > 0 && this.gates !== undefined;
     // Auto mode needs condition vectors only when some active task adapter has a centroid.
     const needsVectors = input.mode === 'auto' && input.adapters.length === 0 && registry.adapters.some((a) => a.active && a.kind !== 'unlearning' && a.centroid);
-    const vectors = needsVectors ? await this.host.conditionVectors(input.prompts.map((p) => p.tokens)) : [];
+    // One base prefill gives both the detectors' features and the condition vectors.
+    const features = gated || needsVectors ? await this.host.promptFeatures(input.prompts.map((p) => p.tokens)) : undefined;
+    const scores: GateScores[] =
+      gated && features ? await this.gates!.scores(input.prompts.map((p, i) => ({ ...p, features: features.pooled[i] })), unlearning) : input.prompts.map(() => ({}));
+    const vectors = needsVectors && features ? features.last : [];
     try {
       return input.prompts.map((_, i) =>
         plan({ mode: input.mode, adapters: input.adapters, role: input.role, conditionVector: vectors[i] ?? null }, registry, scores[i], this.policy),

@@ -7,6 +7,7 @@ import {
   InferenceEngine,
   type EngineAdapterPayload,
   type EngineBatch,
+  type EngineFeatures,
   type EngineInfo,
   type EngineRowResult,
   type EngineTokenEvent,
@@ -27,7 +28,8 @@ export interface EngineClient {
     cancel: Int32Array,
     onToken: (e: EngineTokenEvent) => void,
   ): Promise<EngineRowResult[]>;
-  conditionVectors(prompts: number[][]): Promise<Float32Array[]>;
+  /** Base-model features (detector gates, auto routing) of tokenized prompts. */
+  features(prompts: number[][]): Promise<EngineFeatures>;
   evict(keys: string[]): void;
   memory(): Promise<{ tensors: number; bytes: number; adapters: number }>;
   close(): Promise<void>;
@@ -54,8 +56,8 @@ export class LocalEngineClient implements EngineClient {
     return this.engine.generate(batch, onToken, (row) => cancel[row] !== 0);
   }
 
-  async conditionVectors(prompts: number[][]): Promise<Float32Array[]> {
-    return this.engine.conditionVectors(prompts);
+  async features(prompts: number[][]): Promise<EngineFeatures> {
+    return this.engine.features(prompts);
   }
 
   evict(keys: string[]): void {
@@ -133,8 +135,8 @@ export class WorkerEngineClient implements EngineClient {
     return this.call<EngineRowResult[]>((id) => ({ type: 'generate', id, batch, adapters, cancel: cancel.buffer as SharedArrayBuffer }), onToken);
   }
 
-  conditionVectors(prompts: number[][]): Promise<Float32Array[]> {
-    return this.call((id) => ({ type: 'condition', id, prompts }));
+  features(prompts: number[][]): Promise<EngineFeatures> {
+    return this.call((id) => ({ type: 'features', id, prompts }));
   }
 
   evict(keys: string[]): void {
@@ -171,7 +173,7 @@ export class WorkerEngineClient implements EngineClient {
     this.calls.delete(m.id);
     if (m.type === 'error') call.reject(m.cancelled ? new BatchCancelledError() : new Error(m.message));
     else if (m.type === 'result') call.resolve(m.results as never);
-    else if (m.type === 'vectors') call.resolve(m.vectors as never);
+    else if (m.type === 'features') call.resolve(m.features as never);
     else call.resolve(m.memory as never);
   }
 

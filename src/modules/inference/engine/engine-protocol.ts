@@ -1,5 +1,5 @@
 import type { BackendName } from '../../../engine/backend.js';
-import type { EngineAdapterPayload, EngineBatch, EngineInfo, EngineRowResult, EngineTokenEvent } from './inference-engine.js';
+import type { EngineAdapterPayload, EngineBatch, EngineFeatures, EngineInfo, EngineRowResult, EngineTokenEvent } from './inference-engine.js';
 
 /** Messages from the main thread to an inference worker. */
 export type ToWorker =
@@ -12,7 +12,7 @@ export type ToWorker =
       /** Int32 per row, set to 1 by the main thread when that request is cancelled. */
       cancel: SharedArrayBuffer;
     }
-  | { type: 'condition'; id: number; prompts: number[][] }
+  | { type: 'features'; id: number; prompts: number[][] }
   | { type: 'evict'; keys: string[] }
   | { type: 'memory'; id: number };
 
@@ -22,7 +22,7 @@ export type FromWorker =
   | { type: 'boot-error'; message: string }
   | { type: 'token'; id: number; event: EngineTokenEvent }
   | { type: 'result'; id: number; results: EngineRowResult[] }
-  | { type: 'vectors'; id: number; vectors: Float32Array[] }
+  | { type: 'features'; id: number; features: EngineFeatures }
   | { type: 'memory'; id: number; memory: { tensors: number; bytes: number; adapters: number } }
   | { type: 'error'; id: number; message: string; cancelled: boolean };
 

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendName } from '../../../engine/backend.js';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../../engine/checkpoint.js';
-import { conditionVector } from '../../../engine/features.js';
+import { promptFeaturesAll } from '../../../engine/features.js';
 import { generate, type FinishReason } from '../../../engine/generate.js';
 import { LoraFactorCache, stackLora } from '../../../engine/lora.js';
 import type { LoraAdapter, PlanEntry } from '../../../engine/lora-types.js';
@@ -58,6 +58,12 @@ export interface EngineTokenEvent {
   delta: string;
   done: boolean;
   finishReason?: FinishReason;
+}
+
+/** Base-model features of prompts: pooled[prompt][layer] (dModel each) and last[prompt]. */
+export interface EngineFeatures {
+  pooled: Float32Array[][];
+  last: Float32Array[];
 }
 
 export interface EngineInfo {
@@ -174,9 +180,14 @@ export class InferenceEngine {
     }
   }
 
-  /** Condition vectors (last layer, final position) of tokenized prompts, for auto routing. */
-  conditionVectors(prompts: number[][]): Float32Array[] {
-    return prompts.map((p) => conditionVector(this.model, [p]));
+  /**
+   * One base-model prefill per prompt batch: per-layer pooled features (item-major, [prompt][layer],
+   * what the unlearning detectors score) and the condition vector (last layer, final position) that
+   * auto routing compares with task centroids.
+   */
+  features(prompts: number[][]): EngineFeatures {
+    const { pooled, last } = promptFeaturesAll(this.model, prompts);
+    return { pooled: prompts.map((_, i) => pooled.map((layer) => layer[i])), last };
   }
 
   memory(): { tensors: number; bytes: number; adapters: number } {

@@ -34,9 +34,9 @@ async function handle(m: ToWorker): Promise<void> {
     case 'memory':
       send({ type: 'memory', id: m.id, memory: engine.memory() });
       return;
-    case 'condition':
+    case 'features':
       try {
-        send({ type: 'vectors', id: m.id, vectors: engine.conditionVectors(m.prompts) });
+        send({ type: 'features', id: m.id, features: engine.features(m.prompts) });
       } catch (e) {
         send({ type: 'error', id: m.id, message: (e as Error).message, cancelled: false });
       }
