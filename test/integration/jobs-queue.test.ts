@@ -87,7 +87,7 @@ class TestMetricsModule {}
 
 async function startApp(
   db: TestDatabase,
-  opts: { role?: 'api' | 'worker' | 'all'; catalog?: JobCatalog; jobs?: Partial<JobsOptions> } = {},
+  opts: { role?: 'api' | 'worker' | 'all'; catalog?: JobCatalog; jobs?: Partial<JobsOptions>; builtIns?: boolean } = {},
 ): Promise<INestApplicationContext> {
   @Module({
     imports: [
@@ -96,7 +96,7 @@ async function startApp(
       TestMetricsModule,
       JobsModule.forRoot({
         catalog: opts.catalog ?? CATALOG,
-        builtInHandlers: false,
+        builtInHandlers: opts.builtIns ?? false,
         options: { pollIntervalSeconds: 0.5, shutdownGraceSeconds: 10, ...opts.jobs },
       }),
     ],
@@ -172,6 +172,16 @@ describe.each(TEST_BACKENDS)('jobs on %s', (backend) => {
       expect(metrics).toContain('lethe_jobs_finished_total{queue="test.flaky",outcome="retry"} 2');
       expect(metrics).toContain('lethe_jobs_finished_total{queue="test.flaky",outcome="failed"} 1');
       expect(metrics).toContain('lethe_jobs_enqueued_total{queue="test.flaky"} 1');
+    });
+
+    it('runs queued jobs back to back, not one per polling interval', async () => {
+      const n = 20;
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) ids.push(await queue.enqueueRaw('test.echo', { value: `v${i}` }));
+      const t0 = Date.now();
+      for (const id of ids) await queue.waitForJob('test.echo', id, { timeoutMs: 30_000, pollMs: 20 });
+      // One per 0.5 s poll would take >= 10 s.
+      expect(Date.now() - t0).toBeLessThan(8_000);
     });
 
     it('refuses names outside the catalog', async () => {
@@ -267,5 +277,38 @@ describe.each(TEST_BACKENDS)('jobs on %s', (backend) => {
       await api.close();
     }
     await new Promise((r) => setTimeout(r, Math.max(0, 5_500 - (Date.now() - t0)))); // let the deaf run end
+  });
+
+  it('the api role enqueues without running; a worker then runs the built-in progress pruning', async () => {
+    const catalog = { ...CATALOG, 'jobs.prune-progress': {} };
+    const api = await startApp(db, { role: 'api', catalog, builtIns: true });
+    let id: string;
+    try {
+      const ds = api.get(DataSource);
+      await ds.query(`INSERT INTO job_progress (job_id, name, state, updated_at) VALUES
+        (gen_random_uuid(), 'test.echo', 'completed', now() - interval '30 days'),
+        (gen_random_uuid(), 'test.echo', 'failed', now() - interval '20 days'),
+        (gen_random_uuid(), 'test.echo', 'retry', now() - interval '30 days'),
+        (gen_random_uuid(), 'test.echo', 'completed', now() - interval '1 day')`);
+      const queue = api.get(JobQueue);
+      expect(queue.status()).toEqual({ started: true, working: false, running: 0 });
+      id = await queue.enqueue('jobs.prune-progress', { olderThanDays: 14 });
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(await queue.getJob('jobs.prune-progress', id)).toMatchObject({ state: 'created', attempts: 0 });
+    } finally {
+      await api.close();
+    }
+    const worker = await startApp(db, { role: 'worker', catalog, builtIns: true });
+    try {
+      const done = await worker.get(JobQueue).waitForJob('jobs.prune-progress', id, { timeoutMs: 20_000 });
+      // The two finished rows older than 14 days; not the unfinished one, not the recent one.
+      expect(done).toMatchObject({ state: 'completed', output: { deleted: 2 } });
+      const left: { state: string }[] = await worker.get(DataSource).query(
+        `SELECT state FROM job_progress WHERE updated_at < now() - interval '14 days' ORDER BY state`,
+      );
+      expect(left.map((r) => r.state)).toEqual(['retry']);
+    } finally {
+      await worker.close();
+    }
   });
 });
