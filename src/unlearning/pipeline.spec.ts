@@ -10,6 +10,7 @@ import { referenceForward, toRefWeights } from '../engine/testing/reference-lm.j
 import { TransformerModel } from '../engine/transformer.js';
 import { deserializeDetector, scoreDetector } from '../ood/index.js';
 import { answerWithPlans } from './gated-answer.js';
+import { pickRefusals } from './refusals.js';
 import { resolveUnlearningOptions, runUnlearning, targetText, UnlearningCancelledError } from './pipeline.js';
 
 await initBackend();
@@ -138,6 +139,31 @@ describe('runUnlearning on a tiny random llama', () => {
       { signal: controller.signal, onProgress: (e) => e.phase === 'training' && e.step === 3 && controller.abort() },
     );
     await expect(p).rejects.toBeInstanceOf(UnlearningCancelledError);
+  });
+
+  it('pickRefusals ranks candidates by the base model NLL (float64 reference) and keeps the most likely', () => {
+    const prompts = FORGET.map((f) => f.prompt);
+    const candidates = ['no idea', 'cannot say', 'zzz 000'];
+    const { refusals, ranked } = pickRefusals(model, tokenizer, prompts, { candidates, maxPrompts: 3 });
+    const sample = prompts.filter((_, i) => i % 2 === 0).slice(0, 3);
+    for (const r of ranked) {
+      let nll = 0;
+      let count = 0;
+      for (const p of sample) {
+        const prompt = tokenizer.encode(p);
+        const seq = [...prompt, ...tokenizer.encode(` ${r.text}`)];
+        const { logits } = referenceForward(ck.modelConfig, refWeights, seq.slice(0, -1));
+        for (let pos = prompt.length - 1; pos < seq.length - 1; pos++) {
+          const row = logits[pos];
+          const max = Math.max(...row);
+          nll += max + Math.log(row.reduce((acc, v) => acc + Math.exp(v - max), 0)) - row[seq[pos + 1]];
+          count++;
+        }
+      }
+      expect(Math.abs(r.nll - nll / count)).toBeLessThan(1e-4 * (nll / count));
+    }
+    expect(ranked.map((r) => r.nll)).toEqual([...ranked.map((r) => r.nll)].sort((a, b) => a - b));
+    expect(refusals).toEqual([ranked[0].text]);
   });
 
   it('rejects options it cannot honour, naming them', () => {

@@ -13,6 +13,7 @@ import { exportPeftAdapter } from '../engine/peft.js';
 import { buildLmBatch, maskedCrossEntropy, train, type LmExample } from '../engine/trainer.js';
 import { fitDetector, maskTokens, orthogonalityLoss, relabelItems, serializeDetector, stackFrozenFactors, toItemMajor, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
 import { promptFeatures } from '../engine/features.js';
+import { pickRefusals } from './refusals.js';
 import { runUnlearningChecks } from './unlearning-checks.js';
 import {
   DEFAULT_UNLEARNING_OPTIONS,
@@ -81,13 +82,15 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
   const progress = run.onProgress ?? (() => {});
 
   progress({ phase: 'relabel', message: `${input.items.length} items, relabel ${input.relabel}` });
-  const relabelled = relabelItems(input.items, { mode: input.relabel, replacement: input.replacement, seed: o.seed });
+  // Refusals the base model can already say (refusals.ts), unless the caller gives its own list.
+  const refusals = input.relabel === 'refusal' ? (input.refusals ?? pickRefusals(model, tokenizer, input.items.map((i) => i.prompt)).refusals) : undefined;
+  const relabelled = relabelItems(input.items, { mode: input.relabel, replacement: input.replacement, seed: o.seed, refusals });
   const examples = trainingExamples(input, relabelled);
   const relabelSeconds = lap();
 
   // Training: only the new LoRA's variables; the base model and earlier adapters stay frozen.
   check();
-  const lora = createTrainableLora(model, { rank: o.rank, alpha: o.alpha, targetModules: o.targetModules, seed: o.seed + 1 });
+  const lora = createTrainableLora(model, { rank: o.rank, alpha: o.alpha, targetModules: o.targetModules, seed: o.seed + 1, init: input.initAdapter });
   const frozen = stackFrozenFactors(input.frozenAdapters);
   let adapter: LoraAdapter | undefined;
   let detector: OodDetector;
@@ -158,6 +161,7 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
         lossFirst: losses[0] ?? Number.NaN,
         lossLast: losses[losses.length - 1] ?? Number.NaN,
         orthLast,
+        refusals: refusals ? [...refusals] : null,
         ...checks,
         calibration: {
           m1: detector.calibration.m1,

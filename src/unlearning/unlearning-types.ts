@@ -37,8 +37,8 @@ export const DEFAULT_UNLEARNING_OPTIONS: Readonly<UnlearningOptions> = Object.fr
   rank: 8,
   alpha: 16,
   lambda: 0.1,
-  epochs: 12,
-  learningRate: 5e-3,
+  epochs: 8,
+  learningRate: 1e-2,
   batchSize: 8,
   seed: 0,
   useCel: false,
@@ -63,6 +63,13 @@ export interface UnlearningInput {
    */
   referencePrompts?: readonly string[];
   options?: Partial<UnlearningOptions>;
+  /** Refusal texts for relabel `refusal` (default: the one most likely under the base model, refusals.ts). */
+  refusals?: readonly string[];
+  /**
+   * Resume from this adapter's factors instead of a fresh init (O3's shared-adapter variant: one
+   * adapter trained on request after request). Same rank and modules as the options ask for.
+   */
+  initAdapter?: LoraAdapter;
   /** `base_model_name_or_path` written into the adapter config. */
   baseModelName?: string;
 }
@@ -90,6 +97,8 @@ export interface UnlearningMetrics {
   steps: number;
   lossFirst: number;
   lossLast: number;
+  /** The refusals trained on (relabel `refusal`), else null. */
+  refusals: string[] | null;
   /** Value of L_orth at the end (0 without earlier adapters). */
   orthLast: number;
   /** Forget items answered in the checks, with the adapter at its gate strength. */
