@@ -35,6 +35,12 @@ describe('root logger', () => {
     expect(lines[0].jobId).toBe('j');
   });
 
+  it('redacts authorization and cookie headers wherever a request is logged', () => {
+    const { logger, lines } = capture();
+    logger.info({ req: { headers: { authorization: 'Bearer k', cookie: 'c', host: 'h' } } }, 'x');
+    expect(lines[0].req).toEqual({ headers: { authorization: '[redacted]', cookie: '[redacted]', host: 'h' } });
+  });
+
   it('nested contexts keep outer fields', () => {
     const { logger, lines } = capture();
     runWithLogContext({ reqId: 'r-3' }, () => runWithLogContext({ jobId: 'j-3', jobName: 'a.run' }, () => logger.info('x')));

@@ -19,6 +19,8 @@ export function createRootLogger(level: LevelWithSilent, destination?: pino.Dest
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // Secrets never reach the log, whoever logs a request or its headers.
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },
       mixin(_obj, _level, logger) {
         const ctx = currentLogContext();
         if (!ctx) return {};
