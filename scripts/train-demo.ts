@@ -5,7 +5,7 @@
  * interrupted run resumes (--resume) where it stopped, with the same result.
  *
  * Options: --epochs N  --out DIR  --state-dir DIR  --resume  --max-steps N (quick runs)  --utility-repeat N
- *   --lr X  --batch N  --d-model N  --layers N  --d-ff N
+ *   --lr X  --batch N  --d-model N  --layers N  --d-ff N  --polish-epochs N  --polish-lr X  --polish-utility-repeat N
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     'state-dir': { type: 'string', default: '/tmp/lethe-demo-train' }, resume: { type: 'boolean', default: false },
     'max-steps': { type: 'string' }, lr: { type: 'string', default: '3e-3' }, batch: { type: 'string', default: '64' },
     'utility-repeat': { type: 'string', default: '1' },
+    'polish-epochs': { type: 'string', default: '0' }, 'polish-lr': { type: 'string', default: '3e-4' },
+    'polish-utility-repeat': { type: 'string', default: '4' },
     'd-model': { type: 'string', default: '128' }, layers: { type: 'string', default: '4' }, 'd-ff': { type: 'string', default: '384' },
   },
 });
@@ -53,6 +55,12 @@ const world = generateWorld();
 // utility items can be repeated within an epoch: they are few (214) next to 3,000 author questions
 const utilityRepeat = Number(args['utility-repeat']);
 const train = encodeItems(tok, [...trainingItems(world), ...Array.from({ length: utilityRepeat - 1 }, () => utilityItems(world)).flat()], EOS);
+// optional polish phase after the cosine schedule: constant small LR, utility items oversampled
+const POLISH_EPOCHS = Number(args['polish-epochs']);
+const POLISH_LR = Number(args['polish-lr']);
+const polishTrain = encodeItems(
+  tok, [...trainingItems(world), ...Array.from({ length: Number(args['polish-utility-repeat']) - 1 }, () => utilityItems(world)).flat()], EOS,
+);
 const monitor = {
   trained: encodeItems(tok, trainedItems(world).filter((_, i) => i % 10 === 0), EOS),
   paraphrase: encodeItems(tok, paraphraseItems(world), EOS),
@@ -128,10 +136,12 @@ const started = Date.now();
 let tokens = 0;
 let lossSum = 0;
 let lossN = 0;
-for (let epoch = startEpoch; epoch < EPOCHS && step < totalSteps; epoch++) {
-  for (const batch of epochBatches(train, BATCH, SEED, epoch, PAD)) {
-    if (step >= totalSteps) break;
-    const lr = lrAt(step);
+const maxSteps = Number(args['max-steps'] ?? Infinity);
+for (let epoch = startEpoch; epoch < EPOCHS + POLISH_EPOCHS && step < maxSteps; epoch++) {
+  const polish = epoch >= EPOCHS;
+  for (const batch of epochBatches(polish ? polishTrain : train, BATCH, SEED, epoch, PAD)) {
+    if (step >= maxSteps) break;
+    const lr = polish ? POLISH_LR : lrAt(step);
     const { value, grads } = tf.variableGrads(() => batchLoss(batch), vars.map(([, v]) => v));
     tf.tidy(() => {
       const gs = vars.map(([, v]) => grads[v.name]);
@@ -158,7 +168,7 @@ for (let epoch = startEpoch; epoch < EPOCHS && step < totalSteps; epoch++) {
       lossN = 0;
     }
   }
-  if ((epoch + 1) % EVAL_EVERY === 0 || epoch + 1 === EPOCHS) {
+  if ((epoch + 1) % EVAL_EVERY === 0 || epoch + 1 === EPOCHS || epoch + 1 === EPOCHS + POLISH_EPOCHS) {
     const acc = { trained: exactMatch(monitor.trained), paraphrase: exactMatch(monitor.paraphrase), utility: exactMatch(monitor.utility) };
     console.log(`epoch ${epoch + 1} teacher-forced exact match ${JSON.stringify(acc)}`);
     saveState(epoch + 1);
