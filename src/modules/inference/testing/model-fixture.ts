@@ -45,20 +45,20 @@ export async function createModelFixture(seed = 7): Promise<ModelFixture> {
   return { dir, config: ckpt.modelConfig, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Random PEFT files for `config` (all default target modules, B non-zero so the adapter matters). */
-export function randomPeftFiles(config: ModelConfig, seed: number, rank = 4, alpha = 8, std = 0.5): PeftFiles {
+/** Random PEFT files for `config` (default: every projection; B non-zero so the adapter matters). */
+export function randomPeftFiles(config: ModelConfig, seed: number, rank = 4, alpha = 8, std = 0.5, targets?: readonly string[]): PeftFiles {
   const rand = seededRandom(seed);
   const modules = new Map<string, { a: tf.Tensor2D; b: tf.Tensor2D }>();
-  const linear = targetLinearModules(config);
+  const linear = targetLinearModules(config, targets);
   for (const m of linear) {
     modules.set(m.name, {
       a: tf.tensor2d(gaussian(rand, rank * m.dIn, std), [rank, m.dIn]),
       b: tf.tensor2d(gaussian(rand, m.dOut * rank, std), [m.dOut, rank]),
     });
   }
-  const targets = [...new Set(linear.map((m) => m.short))];
+  const targetModules = [...new Set(linear.map((m) => m.short))];
   try {
-    return exportPeftAdapter({ rank, alpha, targetModules: targets, modules }, config);
+    return exportPeftAdapter({ rank, alpha, targetModules, modules }, config);
   } finally {
     for (const m of modules.values()) tf.dispose([m.a, m.b]);
   }
