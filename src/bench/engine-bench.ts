@@ -58,17 +58,22 @@ export function adapterFlopsPerToken(c: ModelConfig, k: number, rank: number, ad
   return k * per;
 }
 
-/** The best GFLOP/s of plain matMul over the given [m, k, n] shapes (median of reps). */
-export function matmulGflops(shapes: [number, number, number][], reps: number): number {
-  let best = 0;
-  for (const [m, k, n] of shapes) {
-    const a = tf.randomNormal([m, k]);
-    const b = tf.randomNormal([k, n]);
-    const ms = timeMedian(() => tf.matMul(a, b), reps);
-    best = Math.max(best, (2 * m * k * n) / ms / 1e6);
-    tf.dispose([a, b]);
+/** The [m, k, n] shape among `shapes` where plain matMul runs fastest, and its median GFLOP/s. */
+export function matmulCeiling(shapes: [number, number, number][], reps: number): { shape: [number, number, number]; gflops: number } {
+  let best = { shape: shapes[0], gflops: 0 };
+  for (const shape of shapes) {
+    const gflops = matmulRate(shape, reps);
+    if (gflops > best.gflops) best = { shape, gflops };
   }
   return best;
+}
+
+function matmulRate([m, k, n]: [number, number, number], reps: number): number {
+  const a = tf.randomNormal([m, k]);
+  const b = tf.randomNormal([k, n]);
+  const ms = timeMedian(() => tf.matMul(a, b), reps);
+  tf.dispose([a, b]);
+  return (2 * m * k * n) / ms / 1e6;
 }
 
 /** Seeded random token ids [batch, seq] (avoiding id 0..2, often special). */
@@ -78,13 +83,38 @@ export function randomTokens(vocab: number, batch: number, seq: number, seed: nu
   return Array.from({ length: batch }, () => Array.from({ length: seq }, () => 3 + Math.floor(next() * (vocab - 3))));
 }
 
-/** Prefill (last-position logits) of a batch: median ms and GFLOP/s. */
-export function measurePrefill(model: TransformerModel, tokens: number[][], reps: number): { ms: number; gflops: number } {
+/**
+ * Prefill (last-position logits) of a batch, paired with the ceiling matMul: each pair runs both
+ * back to back, so on a shared machine both see the same load. Returns the medians of the matMul
+ * rate, the prefill rate and the per-pair ratio.
+ */
+export function measurePrefill(
+  model: TransformerModel,
+  tokens: number[][],
+  ceilingShape: [number, number, number],
+  reps: number,
+): { ms: number; gflops: number; matmulGflops: number; ratio: number } {
   const ids = tf.tensor2d(tokens, undefined, 'int32');
-  const ms = timeMedian(() => model.forward({ tokenIds: ids }, { logits: 'last' }).logits!, reps);
-  ids.dispose();
+  const [m, k, n] = ceilingShape;
+  const a = tf.randomNormal([m, k]);
+  const b = tf.randomNormal([k, n]);
   const flops = forwardFlops(model.config, tokens.length, tokens[0].length, tokens.length);
-  return { ms, gflops: flops / ms / 1e6 };
+  const prefill = () => timeOnce(() => model.forward({ tokenIds: ids }, { logits: 'last' }).logits!);
+  const matmul = () => timeOnce(() => tf.matMul(a, b));
+  prefill();
+  matmul();
+  const ms: number[] = [];
+  const mm: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const tm = matmul();
+    const tp = prefill();
+    ms.push(tp);
+    mm.push((2 * m * k * n) / tm / 1e6);
+    ratios.push(flops / tp / ((2 * m * k * n) / tm));
+  }
+  tf.dispose([ids, a, b]);
+  return { ms: median(ms), gflops: flops / median(ms) / 1e6, matmulGflops: median(mm), ratio: median(ratios) };
 }
 
 /** Greedy decode tokens/s of one prompt with the KV cache (EOS disabled so every step runs). */
