@@ -63,7 +63,7 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
   const log = o.log ?? (() => undefined);
   const sizes = o.quick
     ? { requests: 12, maxTokens: 8, throughputRequests: 24, memoryRequests: 200, coldLoads: 5, trainSeconds: 20 }
-    : { requests: 90, maxTokens: 16, throughputRequests: 160, memoryRequests: 10_000, coldLoads: 20, trainSeconds: 90 };
+    : { requests: 90, maxTokens: 16, throughputRequests: 320, memoryRequests: 10_000, coldLoads: 20, trainSeconds: 90 };
   const dataDir = mkdtempSync(join(tmpdir(), 'lethe-bench-serving-'));
   const adminKey = generateApiKey().secret;
   const config = loadConfig({
@@ -172,7 +172,9 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
       if (registered.length < n) registered = registered.concat(await registerManyAdapters(app, registered.length, n));
       await store.refresh();
       const pool = registered.slice(0, n);
-      for (const a of pool) (await store.cache.acquire(a.id, a.version)).release(); // registered = cached in the replica
+      // Steady state, S-LoRA's setting: every registered adapter resident (replica cache + worker tensors).
+      for (const a of pool) (await store.cache.acquire(a.id, a.version)).release();
+      await Promise.all(pool.map((a) => submit({ prompt: tokensOf[0], plan: [{ id: a.id, version: a.version, strength: 1 }], options: { ...options, maxTokens: 1 } })));
       const t = performance.now();
       let tokens = 0;
       await Promise.all(

@@ -110,6 +110,15 @@ describe('OpenAI-compatible completions over HTTP', () => {
     const none = await http(app.baseUrl, 'GET', `/v1/admin/routing-decisions?adapterId=${taskId}&to=2000-01-01T00:00:00Z`, { key: app.adminKey });
     expect(none.body.total).toBe(0);
     expect((await http(app.baseUrl, 'GET', '/v1/admin/routing-decisions', { key: clientKey })).status).toBe(403);
+
+    const metrics = (await http(app.baseUrl, 'GET', '/metrics', { key: app.adminKey })).body as string;
+    const sample = (name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(sample(`lethe_adapter_routed_total{adapter="${taskId}",name="task-a",kind="task"}`)).toBe(2);
+    expect(sample(`lethe_adapter_strength_sum{adapter="${taskId}",name="task-a",kind="task"}`)).toBe(2);
+    expect(sample('lethe_adapter_cache_misses_total')).toBeGreaterThanOrEqual(1);
+    expect(sample('lethe_adapter_cache_hits_total')).toBeGreaterThanOrEqual(1);
+    expect(sample('lethe_inference_latency_seconds_count{stream="false"}')).toBeGreaterThanOrEqual(4);
+    expect(sample('lethe_inference_tokens_total{type="completion"}')).toBeGreaterThan(0);
   });
 
   it('lets only admins ask for routing none, and audits it', async () => {
