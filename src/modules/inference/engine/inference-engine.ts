@@ -8,7 +8,7 @@ import { initBackend, type BackendName } from '../../../engine/backend.js';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../../engine/checkpoint.js';
 import { promptFeaturesAll } from '../../../engine/features.js';
 import { generate, type FinishReason } from '../../../engine/generate.js';
-import { LoraFactorCache, stackLora } from '../../../engine/lora.js';
+import { LoraFactorCache, stackLora, type LoraApplication } from '../../../engine/lora.js';
 import type { LoraAdapter, PlanEntry } from '../../../engine/lora-types.js';
 import { parseModelConfig, type ModelConfig } from '../../../engine/model-config.js';
 import { importPeftAdapter } from '../../../engine/peft.js';
@@ -81,9 +81,14 @@ export class BatchCancelledError extends Error {
   }
 }
 
+/** Stacked plans kept per engine. */
+const STACKED_CACHE_SIZE = 32;
+
 export class InferenceEngine {
   private readonly adapters = new Map<string, LoraAdapter>();
   private readonly factors = new LoraFactorCache();
+  /** Stacked applications of recent shared plans, by plan signature (LRU). */
+  private readonly stacked = new Map<string, LoraApplication>();
 
   private constructor(
     readonly model: TransformerModel,
@@ -121,6 +126,12 @@ export class InferenceEngine {
 
   /** Frees adapters (after the registry changed or the cache evicted them). */
   evictAdapters(keys: readonly string[]): void {
+    for (const [k, app] of [...this.stacked]) {
+      if (keys.some((key) => k.split('+').some((part) => part.startsWith(`${key}*`)))) {
+        app.dispose();
+        this.stacked.delete(k);
+      }
+    }
     for (const key of keys) {
       const a = this.adapters.get(key);
       if (!a) continue;
@@ -149,7 +160,10 @@ export class InferenceEngine {
     );
     const anyLora = plans.some((p) => p.length > 0);
     const sharedPlan = anyLora && plans.every((p) => samePlan(p, plans[0]));
-    const lora = anyLora ? stackLora(this.model, sharedPlan ? plans[0] : plans, { cache: this.factors }) : undefined;
+    // A plan shared by every row (the common case: one task adapter, or gates at 0/1) is stacked
+    // once and kept; per-row plans are stacked for this batch only.
+    const cachedKey = sharedPlan ? batch.rows[0].plan.map((e) => `${e.key}*${e.strength}`).join('+') : undefined;
+    const lora = !anyLora ? undefined : cachedKey !== undefined ? this.stackedFor(cachedKey, plans[0]) : stackLora(this.model, plans, { cache: this.factors });
     const n = batch.rows.length;
     try {
       const out = await generate(
@@ -176,8 +190,24 @@ export class InferenceEngine {
       );
       return out.map((r) => ({ text: r.text, finishReason: r.finishReason, promptTokens: r.promptTokens, completionTokens: r.completionTokens }));
     } finally {
-      lora?.dispose();
+      if (cachedKey === undefined) lora?.dispose();
     }
+  }
+
+  private stackedFor(key: string, plan: PlanEntry[]): LoraApplication {
+    let app = this.stacked.get(key);
+    if (app) {
+      this.stacked.delete(key); // LRU order: most recent last
+    } else {
+      app = stackLora(this.model, plan, { cache: this.factors });
+      while (this.stacked.size >= STACKED_CACHE_SIZE) {
+        const [oldest, old] = this.stacked.entries().next().value!;
+        old.dispose();
+        this.stacked.delete(oldest);
+      }
+    }
+    this.stacked.set(key, app);
+    return app;
   }
 
   /**
@@ -196,6 +226,8 @@ export class InferenceEngine {
   }
 
   dispose(): void {
+    for (const app of this.stacked.values()) app.dispose();
+    this.stacked.clear();
     this.evictAdapters([...this.adapters.keys()]);
     this.factors.dispose();
     tf.dispose([...this.model.params.values()]);
