@@ -36,7 +36,7 @@ describe('task training', () => {
     for (const [name, m] of r.adapter.modules) {
       expect(Array.from(last.modules.get(name)!.b.dataSync())).toEqual(Array.from(m.b.dataSync()));
     }
-    expect(r.adapter.targetModules.sort()).toEqual(['q_proj', 'v_proj']);
+    expect(r.adapter.targetModules.sort()).toEqual(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
     disposeAdapter(r.adapter);
     for (const c of r.checkpoints) disposeAdapter(c.adapter);
     expect(tf.memory().numTensors).toBe(before); // nothing leaked

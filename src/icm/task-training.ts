@@ -23,7 +23,7 @@ export interface TaskTrainingOptions {
   /** LoRA rank (default 4) and alpha (default 2·rank). */
   rank?: number;
   alpha?: number;
-  /** PEFT short names (default q_proj, v_proj). */
+  /** PEFT short names (default: every attention and MLP projection of the family). */
   targetModules?: string[];
   /** Optimizer steps (default 200). */
   steps?: number;
@@ -53,7 +53,8 @@ export interface TaskTrainingResult {
   seconds: number;
 }
 
-export const DEFAULT_TASK_TARGETS = ['q_proj', 'v_proj'];
+/** undefined = DEFAULT_TARGET_MODULES of the model family: attention-only LoRAs (q, v) could not learn the suite's formats. */
+export const DEFAULT_TASK_TARGETS: string[] | undefined = undefined;
 
 /** The engine tokenizer as generation wants it: plain text in and out, no special tokens added. */
 export function taskTokenizer(tok: EngineTokenizer): TaskTokenizer {
@@ -121,7 +122,7 @@ export async function trainTaskAdapter(
       batchSize: options.batchSize ?? 16,
       steps,
       seed: options.seed ?? 0,
-      optimizer: { learningRate: options.learningRate ?? 3e-3 },
+      optimizer: { learningRate: options.learningRate ?? 5e-3 },
       maxGradNorm: 1,
       signal: options.signal,
       loss: (batch) => {

@@ -21,7 +21,7 @@ export const TASK_TRAIN_DEFAULTS: Required<TaskTrainSettings> = {
   rank: 4,
   steps: 200,
   batchSize: 16,
-  learningRate: 3e-3,
+  learningRate: 5e-3,
   keepCheckpoints: 10,
   checkpointEvery: 10,
   seed: 0,

@@ -54,7 +54,7 @@ export class TaskTrainingHandler implements JobHandlerFor<'tasks.train', TaskTra
           baseModel: this.config.inference.modelId,
           rank: settings.rank,
           alpha: 2 * settings.rank,
-          targetModules: ['q_proj', 'v_proj'],
+          targetModules: [], // set from the trained adapter before the weights land
           lineage: { taskId: task.id, task: task.name, jobId: ctx.jobId, settings },
         },
         actor,
@@ -89,8 +89,12 @@ export class TaskTrainingHandler implements JobHandlerFor<'tasks.train', TaskTra
     await this.ds.transaction(async (m) => {
       await this.tasks.replaceCheckpoints(task.id, adapterId, out.checkpoints, m);
       // The condition doubles as the routing centroid (auto routing by cosine).
-      const extra = { conditionSha256: conditionHash(out.condition), checkpoints: out.checkpoints.map((c) => c.step) };
-      await m.query(`UPDATE adapter SET lineage = lineage || $2::jsonb WHERE id = $1 AND status = 'training'`, [adapterId, JSON.stringify({ centroid, ...extra })]);
+      const extra = { conditionSha256: conditionHash(out.condition), checkpoints: out.checkpoints.map((c) => c.step), targetModules: out.targetModules };
+      await m.query(`UPDATE adapter SET lineage = lineage || $2::jsonb, target_modules = $3 WHERE id = $1 AND status = 'training'`, [
+        adapterId,
+        JSON.stringify({ centroid, ...extra }),
+        out.targetModules,
+      ]);
       await this.audit.record({ actor, action: 'adapter.lineage', subject: auditSubject('adapter', adapterId), details: { taskId: task.id, jobId: ctx.jobId, ...extra } }, m);
     });
     await this.registry.completeTraining(adapterId, out.weights, actor);

@@ -1,0 +1,84 @@
+/**
+ * `npm run bench:icm` — see icm-bench.ts. Writes bench-results/icm.json (the issue's shape) and the
+ * ICM section of docs/benchmarks.md (between `<!-- section:icm -->` markers).
+ *
+ * Options: --model DIR (default models/demo)  --quick (CI: fewer authors, steps, epochs)
+ *          --out FILE  --docs FILE (empty string: don't write)  --steps N  --epochs N  --targets q_proj,v_proj  --rank N
+ *          --keep N  --lr X  --width N  --latent N
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend, type BackendName } from '../engine/backend.js';
+import { loadTaskModel } from '../icm/task-training.js';
+import { icmMarkdown, runIcmBench, type IcmBenchOptions } from './icm-bench.js';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/demo' },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'bench-results/icm.json' },
+    docs: { type: 'string', default: 'docs/benchmarks.md' },
+    steps: { type: 'string' },
+    epochs: { type: 'string' },
+    targets: { type: 'string' },
+    rank: { type: 'string' },
+    keep: { type: 'string' },
+    lr: { type: 'string' },
+    width: { type: 'string' },
+    latent: { type: 'string' },
+  },
+});
+
+if (!existsSync(join(args.model, 'model.safetensors'))) {
+  console.error(`bench:icm: no model weights in ${args.model} (train the demo model first: npm run model:train-demo, or pass --model DIR)`);
+  process.exit(2);
+}
+const backend = await initBackend(process.env.LETHE_BACKEND as BackendName | undefined);
+const { model, tokenizer } = await loadTaskModel(args.model);
+const quick = args.quick;
+const steps = Number(args.steps ?? (quick ? 40 : 300));
+// Default targets: every attention and MLP projection (q/v only could not learn the formats).
+const keep = Number(args.keep ?? (quick ? 4 : 10));
+const options: IcmBenchOptions = {
+  trainAuthors: quick ? 24 : 70,
+  evalAuthors: quick ? 8 : 30,
+  training: {
+    rank: Number(args.rank ?? 4),
+    targetModules: args.targets?.split(','),
+    steps,
+    batchSize: 16,
+    learningRate: Number(args.lr ?? 5e-3),
+    keepCheckpoints: keep,
+    checkpointEvery: Math.max(1, Math.floor(steps / (2 * keep))),
+    seed: 0,
+  },
+  // Small CVAE (see README §icm): width 16, latent 32, condition projected to 16.
+  generator: {
+    epochs: Number(args.epochs ?? (quick ? 10 : 150)),
+    seed: 0,
+    architecture: { width: Number(args.width ?? 16), latentDim: Number(args.latent ?? 32), condProjDim: 16 },
+  },
+  samples: quick ? 2 : 5,
+  log: (line) => console.log(`[bench:icm] ${line}`),
+};
+console.log(`[bench:icm] backend ${backend.name}, model ${args.model}, ${quick ? 'quick' : 'full'} run`);
+const { result, details } = await runIcmBench(model, tokenizer, options);
+mkdirSync(dirname(args.out), { recursive: true });
+writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
+console.log(`[bench:icm] wrote ${args.out}`);
+
+if (args.docs) {
+  const t = options.training;
+  const setup =
+    `Model \`${args.model}\` on ${backend.name}${quick ? ' (**--quick**)' : ''}. Task LoRAs: rank ${t.rank}, α ${2 * t.rank!}, targets ${(t.targetModules ?? ['all attention and MLP projections']).join(', ')}, ` +
+    `${t.steps} AdamW steps of ${t.batchSize} on ${options.trainAuthors} authors × 3 phrasings, last ${t.keepCheckpoints} checkpoints every ${t.checkpointEvery} steps kept. ` +
+    `Evaluation: greedy, ${options.evalAuthors} unseen-by-the-adapter authors per task, exact match of the first line (case and punctuation count). ` +
+    `Generator: ${options.generator.epochs} epochs; generated = mean over ${options.samples} seeds; wrong condition = generated from the next task's condition.`;
+  const block = `<!-- section:icm -->\n${icmMarkdown(result, details, setup)}\n<!-- /section:icm -->`;
+  const old = existsSync(args.docs) ? readFileSync(args.docs, 'utf8') : '# Benchmarks\n';
+  const re = /<!-- section:icm -->[\s\S]*?<!-- \/section:icm -->/;
+  writeFileSync(args.docs, re.test(old) ? old.replace(re, block) : `${old.trimEnd()}\n\n${block}\n`);
+  console.log(`[bench:icm] updated ${args.docs}`);
+}
+process.exit(0);
