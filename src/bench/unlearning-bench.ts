@@ -5,7 +5,6 @@
  * code as the service (src/unlearning/gated-answer.ts; Lethe's rows through gatePlan/planEntries).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { promptFeatures } from '../engine/features.js';
 import type { TextTokenizer } from '../engine/generate.js';
 import { ensureGradients } from '../engine/gradients.js';
 import { createTrainableLora, disposeAdapter } from '../engine/lora-trainable.js';
@@ -13,7 +12,8 @@ import type { LoraAdapter, PlanEntry } from '../engine/lora-types.js';
 import { importPeftAdapter } from '../engine/peft.js';
 import { buildLmBatch, maskedCrossEntropy, train, type LmExample } from '../engine/trainer.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import { applyGatePolicy, auroc, deserializeDetector, fitDetector, maskTokens, scoreDetector, toItemMajor, type OodDetector } from '../ood/index.js';
+import { applyGatePolicy, auroc, deserializeDetector, fitDetector, maskTokens, scoreDetector, type OodDetector } from '../ood/index.js';
+import { detectorFeatures } from '../unlearning/detector-features.js';
 import { answerWithPlans, baseFeatures, gatePlan, planEntries, type GatedAdapter } from '../unlearning/gated-answer.js';
 import { runUnlearning } from '../unlearning/pipeline.js';
 import type { UnlearningMetrics } from '../unlearning/unlearning-types.js';
@@ -290,7 +290,7 @@ function ratio(x: number, base: number): number {
 function fitCelDetector(model: TransformerModel, set: EvalSet, seed: number): { detector: OodDetector; seconds: number } {
   const t0 = performance.now();
   const maskId = model.config.padTokenId ?? 0;
-  const masked = toItemMajor(promptFeatures(model, set.ids.map((x, i) => maskTokens(x, 0.15, maskId, seed * 7919 + i))));
+  const masked = detectorFeatures(model, set.ids.map((x, i) => maskTokens(x, 0.15, maskId, seed * 7919 + i)));
   const detector = fitDetector({ features: set.features, maskedFeatures: masked }, { useCel: true, seed });
   return { detector, seconds: (performance.now() - t0) / 1000 };
 }

@@ -17,6 +17,11 @@ export interface PromptFeatures {
   pooled: Float32Array[][];
   /** Last layer's hidden state (after the final norm) at each prompt's final token: [prompt] → Float32Array(dModel). */
   last: Float32Array[];
+  /**
+   * Every layer's hidden state at each prompt's final token: [layers+1][prompt] → Float32Array(dModel)
+   * (HF order, as `pooled`). What the unlearning detectors score (src/unlearning/detector-features.ts).
+   */
+  finalToken: Float32Array[][];
 }
 
 /** Runs the prefill for tokenized prompts and returns pooled per-layer features and last-token states. */
@@ -24,12 +29,13 @@ export function promptFeaturesAll(model: TransformerModel, tokenIds: number[][],
   const { nLayers, dModel } = model.config;
   const pooled: Float32Array[][] = Array.from({ length: nLayers + 1 }, () => []);
   const last: Float32Array[] = [];
+  const finalToken: Float32Array[][] = Array.from({ length: nLayers + 1 }, () => []);
   const size = options.batchSize ?? 16;
   for (let start = 0; start < tokenIds.length; start += size) {
     const chunk = tokenIds.slice(start, start + size);
     const batch = leftPadBatch(chunk, model.config.padTokenId ?? 0);
     const out = model.forward(batch, { lora: options.lora, logits: 'none', hiddenStates: true });
-    const [layerData, lastData] = tf.tidy(() => {
+    const [layerData, lastData, finalData] = tf.tidy(() => {
       const mask = tf.expandDims(batch.attentionMask, 2); // [b, s, 1]
       const count = tf.sum(mask, 1); // [b, 1]
       // Stack the layers' pooled vectors, [layers+1, b, d], to read them back in one transfer.
@@ -37,18 +43,21 @@ export function promptFeaturesAll(model: TransformerModel, tokenIds: number[][],
       const finalStates = out.hiddenStates![nLayers];
       const s = finalStates.shape[1];
       const lastState = tf.slice(finalStates, [0, s - 1, 0], [chunk.length, 1, dModel]);
-      return [means.dataSync() as Float32Array, lastState.dataSync() as Float32Array];
+      // Left padding puts every prompt's final token in the last column: [layers+1, b, d].
+      const finals = tf.stack(out.hiddenStates!.map((h) => tf.reshape(tf.slice(h, [0, s - 1, 0], [chunk.length, 1, dModel]), [chunk.length, dModel])));
+      return [means.dataSync() as Float32Array, lastState.dataSync() as Float32Array, finals.dataSync() as Float32Array];
     });
     tf.dispose([batch.tokenIds, batch.attentionMask, ...out.hiddenStates!]);
     for (let l = 0; l <= nLayers; l++) {
       for (let r = 0; r < chunk.length; r++) {
         const off = (l * chunk.length + r) * dModel;
         pooled[l].push(layerData.slice(off, off + dModel));
+        finalToken[l].push(finalData.slice(off, off + dModel));
       }
     }
     for (let r = 0; r < chunk.length; r++) last.push(lastData.slice(r * dModel, (r + 1) * dModel));
   }
-  return { pooled, last };
+  return { pooled, last, finalToken };
 }
 
 /**

@@ -6,12 +6,12 @@
  */
 import type { GenerationResult, TextTokenizer } from '../engine/generate.js';
 import { generate } from '../engine/generate.js';
-import { promptFeatures } from '../engine/features.js';
 import { stackLora } from '../engine/lora.js';
 import type { LoraAdapter, PlanEntry } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import { applyGatePolicy, DEFAULT_GATE_POLICY, gatePolicyLabel, scoreDetector, toItemMajor, type GatePolicy, type OodDetector } from '../ood/index.js';
+import { applyGatePolicy, DEFAULT_GATE_POLICY, gatePolicyLabel, scoreDetector, type GatePolicy, type OodDetector } from '../ood/index.js';
 import { appliedEntries, plan, resolveRoutingPolicy } from '../routing/router.js';
+import { detectorFeatures } from './detector-features.js';
 import type { GateScore, RegistrySnapshot, RoutingPlan } from '../routing/routing-types.js';
 
 /** One active unlearning adapter with its detector. */
@@ -34,10 +34,9 @@ export interface PromptGate {
   strength: number;
 }
 
-/** Per-layer pooled features of each prompt from the base model (no adapter): [prompt][layer] → [dModel]. */
+/** Detector features of each prompt from the base model (no adapter): [prompt][layer] → [dModel] (detector-features.ts). */
 export function baseFeatures(model: TransformerModel, tokenIds: number[][]): Float32Array[][] {
-  if (tokenIds.length === 0) return [];
-  return toItemMajor(promptFeatures(model, tokenIds));
+  return detectorFeatures(model, tokenIds);
 }
 
 /** Every adapter's gate for every prompt: [prompt][adapter]. */

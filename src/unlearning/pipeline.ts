@@ -11,8 +11,8 @@ import { createTrainableLora, disposeAdapter, type TrainableLora } from '../engi
 import type { LoraAdapter } from '../engine/lora-types.js';
 import { exportPeftAdapter } from '../engine/peft.js';
 import { buildLmBatch, maskedCrossEntropy, train, type LmExample } from '../engine/trainer.js';
-import { fitDetector, maskTokens, orthogonalityLoss, relabelItems, serializeDetector, stackFrozenFactors, toItemMajor, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
-import { promptFeatures } from '../engine/features.js';
+import { fitDetector, maskTokens, orthogonalityLoss, relabelItems, serializeDetector, stackFrozenFactors, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
+import { DETECTOR_FEATURES, detectorFeatures } from './detector-features.js';
 import { pickRefusals } from './refusals.js';
 import { runUnlearningChecks } from './unlearning-checks.js';
 import {
@@ -126,15 +126,15 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
   const trainingSeconds = lap();
 
   try {
-    // Detector: features of the prompts only (what inference sees), from the base model.
+    // Detector: base-model features of the prompts only (what inference sees), detector-features.ts.
     check();
     progress({ phase: 'calibrating', message: o.useCel ? 'features + CEL heads' : 'features' });
     const ids = input.items.map((it) => tokenizer.encode(it.prompt));
-    const features = toItemMajor(promptFeatures(model, ids));
+    const features = detectorFeatures(model, ids);
     let maskedFeatures: Float32Array[][] | undefined;
     if (o.useCel) {
       const maskId = model.config.padTokenId ?? 0;
-      maskedFeatures = toItemMajor(promptFeatures(model, ids.map((x, i) => maskTokens(x, o.maskRate, maskId, o.seed * 7919 + i))));
+      maskedFeatures = detectorFeatures(model, ids.map((x, i) => maskTokens(x, o.maskRate, maskId, o.seed * 7919 + i)));
     }
     detector = fitDetector({ features, maskedFeatures }, { useCel: o.useCel, seed: o.seed, layers: o.detectorLayers });
     const detectorBytes = serializeDetector(detector);
@@ -171,6 +171,7 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
           guards: detector.calibration.guards,
         },
         useCel: o.useCel,
+        detectorFeatures: DETECTOR_FEATURES,
         seconds: {
           relabel: relabelSeconds,
           training: trainingSeconds,

@@ -117,6 +117,8 @@ export interface UnlearningMetrics {
   referenceFalseFireRate: number | null;
   calibration: { m1: number; m2: number; sigma: number; x0: number; guards: string[] };
   useCel: boolean;
+  /** Which prompt features the detector scores (detector-features.ts). */
+  detectorFeatures: string;
   gatePolicy: string;
   seconds: { relabel: number; training: number; calibrating: number; evaluating: number; total: number };
   adapterBytes: number;

@@ -39,8 +39,8 @@ describe('unlearning gates in /v1/completions', () => {
       for (const routing of ['auto', 'manual']) {
         const res = await http(app.baseUrl, 'POST', '/v1/completions', { key: clientKey, body: { model: 'tiny', prompt, max_tokens: 2, temperature: 0, lethe: { routing } } });
         expect(res.status).toBe(200);
-        const { pooled } = await host.promptFeatures([host.tokenizer!.encode(prompt)]);
-        const expected = scoreDetector(det, pooled[0]);
+        const { detector: features } = await host.promptFeatures([host.tokenizer!.encode(prompt)]);
+        const expected = scoreDetector(det, features[0]);
         const strength = applyGatePolicy(expected.w);
         const [entry] = res.body.lethe.routing.entries;
         expect(entry).toMatchObject({ adapterId, kind: 'unlearning', strength, applied: strength > 0, reason: strength > 0 ? 'gate' : 'gate-closed' });

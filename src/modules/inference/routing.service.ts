@@ -7,11 +7,11 @@ import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { ModelHost } from './model-host.service.js';
 
-/** A prompt as the gate scorer sees it: text, tokens and the base model's pooled features. */
+/** A prompt as the gate scorer sees it: text, tokens and the base model's detector features. */
 export interface ScoredPrompt {
   text: string;
   tokens: number[];
-  /** Per-layer pooled hidden states of the base prefill: [layer] → Float32Array(dModel). */
+  /** Detector features of the base prefill (src/unlearning/detector-features.ts): [layer] → Float32Array(dModel). */
   features: Float32Array[];
 }
 
@@ -64,7 +64,7 @@ export class RoutingService {
     // One base prefill gives both the detectors' features and the condition vectors.
     const features = gated || needsVectors ? await this.host.promptFeatures(input.prompts.map((p) => p.tokens)) : undefined;
     const scores: GateScores[] =
-      gated && features ? await this.gates!.scores(input.prompts.map((p, i) => ({ ...p, features: features.pooled[i] })), unlearning) : input.prompts.map(() => ({}));
+      gated && features ? await this.gates!.scores(input.prompts.map((p, i) => ({ ...p, features: features.detector[i] })), unlearning) : input.prompts.map(() => ({}));
     const vectors = needsVectors && features ? features.last : [];
     try {
       return input.prompts.map((_, i) =>

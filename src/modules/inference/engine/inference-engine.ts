@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendName } from '../../../engine/backend.js';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../../engine/checkpoint.js';
 import { promptFeaturesAll } from '../../../engine/features.js';
+import { detectorFeaturesOf } from '../../../unlearning/detector-features.js';
 import { generate, type FinishReason } from '../../../engine/generate.js';
 import { LoraFactorCache, stackLora, type LoraApplication } from '../../../engine/lora.js';
 import type { LoraAdapter, PlanEntry } from '../../../engine/lora-types.js';
@@ -60,10 +61,12 @@ export interface EngineTokenEvent {
   finishReason?: FinishReason;
 }
 
-/** Base-model features of prompts: pooled[prompt][layer] (dModel each) and last[prompt]. */
+/** Base-model features of prompts: pooled[prompt][layer] (dModel each), last[prompt], detector[prompt][layer]. */
 export interface EngineFeatures {
   pooled: Float32Array[][];
   last: Float32Array[];
+  /** What the unlearning detectors score (src/unlearning/detector-features.ts): [prompt][layer]. */
+  detector: Float32Array[][];
 }
 
 export interface EngineInfo {
@@ -211,13 +214,13 @@ export class InferenceEngine {
   }
 
   /**
-   * One base-model prefill per prompt batch: per-layer pooled features (item-major, [prompt][layer],
-   * what the unlearning detectors score) and the condition vector (last layer, final position) that
-   * auto routing compares with task centroids.
+   * One base-model prefill per prompt batch: per-layer pooled features (item-major, [prompt][layer]),
+   * the detector features (detectorFeaturesOf: what the unlearning detectors score) and the
+   * condition vector (last layer, final position) that auto routing compares with task centroids.
    */
   features(prompts: number[][]): EngineFeatures {
-    const { pooled, last } = promptFeaturesAll(this.model, prompts);
-    return { pooled: prompts.map((_, i) => pooled.map((layer) => layer[i])), last };
+    const all = promptFeaturesAll(this.model, prompts);
+    return { pooled: prompts.map((_, i) => all.pooled.map((layer) => layer[i])), last: all.last, detector: detectorFeaturesOf(all) };
   }
 
   memory(): { tensors: number; bytes: number; adapters: number } {

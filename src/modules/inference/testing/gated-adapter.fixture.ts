@@ -27,8 +27,8 @@ export async function registerGatedAdapter(app: INestApplication, input: GatedAd
   const repo = app.get(UnlearningRepository);
   const ds = app.get(DataSource);
   const tokens = input.forgetPrompts.map((p) => host.tokenizer!.encode(p));
-  const { pooled } = await host.promptFeatures(tokens);
-  const detector = fitDetector({ features: pooled }, { seed: 1 });
+  const { detector: features } = await host.promptFeatures(tokens);
+  const detector = fitDetector({ features }, { seed: 1 });
   const cfg = input.files.adapterConfig as { r: number; lora_alpha: number; target_modules: string[] };
   const adapter = await registry.create(
     { name: input.name, kind: 'unlearning', baseModel: host.modelId, rank: cfg.r, alpha: cfg.lora_alpha, targetModules: cfg.target_modules, weights: input.files.weights },
