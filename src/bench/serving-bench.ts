@@ -119,13 +119,16 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
     // Interleaved, so drift in machine load hits the three ways alike.
     for (const [i, r] of requests.entries()) {
       let t = performance.now();
-      tok.base += await submit({ prompt: tokensOf[i], plan: [], options });
+      const nBase = await submit({ prompt: tokensOf[i], plan: [], options });
+      tok.base += nBase;
       lat.base.push(performance.now() - t);
       t = performance.now();
-      tok.static += await submit({ prompt: tokensOf[i], plan: staticPlan(warm[i].plan), options });
+      const nStatic = await submit({ prompt: tokensOf[i], plan: staticPlan(warm[i].plan), options });
+      tok.static += nStatic;
       lat.static.push(performance.now() - t);
       t = performance.now();
-      tok.routed += (await route(r)).tokens;
+      const nRouted = (await route(r)).tokens;
+      tok.routed += nRouted;
       lat.routed.push(performance.now() - t);
     }
     const way = (k: 'base' | 'static' | 'routed'): WayStats => ({
@@ -168,6 +171,8 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
     // --- throughput by registered adapters ----------------------------------------------------
     const throughput: Record<string, number> = {};
     let registered = fresh;
+    // JIT and kernel warm-up at batch size 8 before the first measured run.
+    await Promise.all(Array.from({ length: 32 }, (_, i) => submit({ prompt: tokensOf[i % tokensOf.length], plan: [], options })));
     for (const n of [1, 10, 100, 1000]) {
       if (registered.length < n) registered = registered.concat(await registerManyAdapters(app, registered.length, n));
       await store.refresh();
@@ -181,7 +186,9 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
         Array.from({ length: 16 }, async (_, w) => {
           for (let i = w; i < sizes.throughputRequests; i += 16) {
             const a = pool[i % n];
-            tokens += await submit({ prompt: tokensOf[i % tokensOf.length], plan: [{ id: a.id, version: a.version, strength: 1 }], options });
+            // Not `tokens += await …`: that reads `tokens` before the await and loses concurrent updates.
+            const n = await submit({ prompt: tokensOf[i % tokensOf.length], plan: [{ id: a.id, version: a.version, strength: 1 }], options });
+            tokens += n;
           }
         }),
       );
