@@ -187,8 +187,8 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
           for (let i = w; i < sizes.throughputRequests; i += 16) {
             const a = pool[i % n];
             // Not `tokens += await …`: that reads `tokens` before the await and loses concurrent updates.
-            const n = await submit({ prompt: tokensOf[i % tokensOf.length], plan: [{ id: a.id, version: a.version, strength: 1 }], options });
-            tokens += n;
+            const got = await submit({ prompt: tokensOf[i % tokensOf.length], plan: [{ id: a.id, version: a.version, strength: 1 }], options });
+            tokens += got;
           }
         }),
       );
