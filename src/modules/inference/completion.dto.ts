@@ -50,9 +50,15 @@ export function completionRequestSchema(limits: CompletionLimits) {
 
 export type CompletionRequest = z.infer<ReturnType<typeof completionRequestSchema>>;
 
+// Building a zod schema costs more than parsing with it: one per distinct limits.
+const schemas = new Map<string, ReturnType<typeof completionRequestSchema>>();
+
 /** Parses a body or throws a VALIDATION DomainError naming every bad field. */
 export function parseCompletionRequest(body: unknown, limits: CompletionLimits): CompletionRequest {
-  const r = completionRequestSchema(limits).safeParse(body ?? {});
+  const key = `${limits.maxTokensLimit}/${limits.maxPrompts}`;
+  let schema = schemas.get(key);
+  if (!schema) schemas.set(key, (schema = completionRequestSchema(limits)));
+  const r = schema.safeParse(body ?? {});
   if (r.success) return r.data;
   throw DomainError.validation(
     r.error.issues.map((i) => ({
