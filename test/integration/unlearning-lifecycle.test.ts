@@ -162,6 +162,24 @@ describe.each(TEST_BACKENDS)('unlearning requests on %s', (backend) => {
     }
   });
 
+  it('a request that fails on every attempt ends failed with the reason; nothing active, items deleted', async () => {
+    const before = (await activeUnlearning()).map((a) => a.id);
+    // 60 words: longer than the tiny model's 48-position context, so every attempt fails.
+    const tooLong = Array.from({ length: 60 }, (_, i) => (i % 2 ? 'book' : 'who')).join(' ');
+    const res = await submit(body('doomed', { items: [{ prompt: tooLong, answer: 'ann' }, ...TINY_FORGET] }));
+    const done = await waitFinal(res.body.id, 120_000);
+    expect(done.status).toBe('failed');
+    expect(done.attempts).toBe(3);
+    expect(done.error).toMatch(/^failed after 3 attempt\(s\): /);
+    expect(done.itemsStored).toBe(false);
+    expect(done.adapterId).toBeNull();
+    expect((await activeUnlearning()).map((a) => a.id)).toEqual(before);
+    const audit = await http(app.baseUrl, 'GET', `/v1/admin/audit?subject=unlearning_request:${res.body.id}`, { key: app.adminKey });
+    const actions = audit.body.items.map((e: { action: string }) => e.action);
+    expect(actions.filter((a: string) => a === 'unlearning.retry')).toHaveLength(2);
+    expect(actions[actions.length - 1]).toBe('unlearning.fail');
+  });
+
   it('revoke (admin only) stops routing the adapter and detector; history stays', async () => {
     expect((await http(app.baseUrl, 'POST', `/v1/unlearning-requests/${firstId}/revoke`, { key: operator.key, body: {} })).status).toBe(403);
     const res = await http(app.baseUrl, 'POST', `/v1/unlearning-requests/${firstId}/revoke`, { key: app.adminKey, body: { reason: 'mistake' } });
@@ -177,7 +195,10 @@ describe.each(TEST_BACKENDS)('unlearning requests on %s', (backend) => {
 
   it('streams progress as server-sent events until the request is final', async () => {
     const res = await submit(body('sse'));
-    const stream = await fetch(`${app.baseUrl}/v1/unlearning-requests/${res.body.id}/events`, { headers: { authorization: `Bearer ${operator.key}` } });
+    const stream = await fetch(`${app.baseUrl}/v1/unlearning-requests/${res.body.id}/events`, {
+      headers: { authorization: `Bearer ${operator.key}` },
+      signal: AbortSignal.timeout(90_000),
+    });
     expect(stream.headers.get('content-type')).toMatch(/text\/event-stream/);
     const text = await stream.text();
     const events = text

@@ -97,8 +97,11 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
       } else {
         chain = chain.then(() => this.repo.update(row.id, { progress: record }));
       }
-      chain = chain.catch((e: Error) => this.log.warn(`progress of ${row.id}: ${e.message}`));
-      void ctx.progress({ phase: p.phase, step: p.step, total: p.total, loss: p.loss, etaSeconds: p.etaSeconds, message: p.message });
+      // job_progress too, on the same chain: one write at a time (the embedded database serialises
+      // connections anyway), and a failed progress write never fails the job.
+      chain = chain
+        .then(() => ctx.progress({ phase: p.phase, step: p.step, total: p.total, loss: p.loss, etaSeconds: p.etaSeconds, message: p.message }))
+        .catch((e: Error) => this.log.warn(`progress of ${row.id}: ${e.message}`));
     };
     try {
       return await this.runner.run(
