@@ -12,5 +12,5 @@ const started = Date.now();
 const tok = trainByteLevelBpe(tokenizerCorpus(generateWorld()), DEMO_VOCAB_SIZE);
 mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tok));
-writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig(), null, 2));
+writeFileSync(join(dir, 'tokenizer_config.json'), `${JSON.stringify(tokenizerConfig(), null, 2)}\n`);
 console.log(`${dir}/tokenizer.json: ${Object.keys(tok.model.vocab).length} tokens, ${tok.model.merges.length} merges, ${Date.now() - started} ms`);

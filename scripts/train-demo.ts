@@ -48,7 +48,7 @@ const EOS = tokJson.model.vocab['<|endoftext|>'] as number;
 const PAD = tokJson.model.vocab['<|pad|>'] as number;
 const cfg: DemoModelConfig = {
   vocabSize: Object.keys(tokJson.model.vocab).length, dModel: Number(args['d-model']), nLayers: Number(args.layers),
-  nHeads: 4, nKvHeads: 2, dFf: Number(args['d-ff']), maxPositions: 64, ropeTheta: 10000, normEps: 1e-5,
+  nHeads: 4, nKvHeads: 2, dFf: Number(args['d-ff']), maxPositions: 128, ropeTheta: 10000, normEps: 1e-5,
 };
 
 const world = generateWorld();
