@@ -10,10 +10,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import './tfjs-gradients.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { initBackend } from '../src/engine/backend.js';
+import { ensureGradients } from '../src/engine/gradients.js';
 import { saveCheckpoint } from '../src/engine/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/engine/safetensors.js';
 import { generateWorld, paraphraseItems, trainedItems, trainingItems, utilityItems } from '../src/bench/world.js';
@@ -40,6 +40,7 @@ const WARMUP = 100;
 const CLIP = 1.0;
 const EVAL_EVERY = 5;
 
+await ensureGradients();
 await initBackend((process.env.LETHE_BACKEND as 'wasm' | undefined) ?? 'wasm');
 const tokJson = JSON.parse(readFileSync('models/demo/tokenizer.json', 'utf8'));
 const tokConfig = JSON.parse(readFileSync('models/demo/tokenizer_config.json', 'utf8'));
