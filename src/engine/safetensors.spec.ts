@@ -129,6 +129,15 @@ describe('safetensors writer', () => {
     for (const [name, t] of Object.entries(tensors)) expect(sut.tensors.get(name)).toEqual({ ...t, dtype: 'F32' });
   });
 
+  it('reads F32 tensors from a Node Buffer (as readFileSync returns) as from a Uint8Array', () => {
+    const bytes = serializeSafetensors(tensors);
+    // A Buffer view into a larger pool: Buffer#slice() returns a view, not a copy.
+    const pool = Buffer.alloc(bytes.length + 64);
+    pool.set(bytes, 32);
+    const sut = parseSafetensors(pool.subarray(32, 32 + bytes.length));
+    for (const [name, t] of Object.entries(tensors)) expect(sut.tensors.get(name)?.data).toEqual(t.data);
+  });
+
   it('is deterministic regardless of insertion order', () => {
     const reversed = Object.fromEntries(Object.entries(tensors).reverse());
     expect(serializeSafetensors(reversed, { b: 'x', a: 'y' })).toEqual(serializeSafetensors(tensors, { a: 'y', b: 'x' }));

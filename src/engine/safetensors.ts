@@ -187,7 +187,8 @@ function validateEntry(name: string, value: unknown, dataLength: number, lim: Re
 
 function decode(raw: Uint8Array, dtype: SafetensorsDtype): Float32Array {
   if (dtype === 'F32') {
-    if (LITTLE_ENDIAN_HOST) return new Float32Array(raw.slice().buffer);
+    // Copy through Uint8Array's own slice: a Node Buffer's slice() is a view of the whole file.
+    if (LITTLE_ENDIAN_HOST) return new Float32Array(Uint8Array.prototype.slice.call(raw).buffer);
     const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     return Float32Array.from({ length: raw.length / 4 }, (_, i) => v.getFloat32(4 * i, true));
   }
