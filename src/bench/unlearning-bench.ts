@@ -44,8 +44,8 @@ export const FULL_CONFIG: UnlearningBenchConfig = {
   epochs: 8,
   retainedItems: 120,
   utilityItems: 120,
-  gaEpochs: 2,
-  gaLearningRate: 2e-3,
+  gaEpochs: 4,
+  gaLearningRate: 5e-3,
   maxTokens: 12,
   seed: 0,
 };

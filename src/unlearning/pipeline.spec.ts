@@ -141,28 +141,34 @@ describe('runUnlearning on a tiny random llama', () => {
     await expect(p).rejects.toBeInstanceOf(UnlearningCancelledError);
   });
 
-  it('pickRefusals ranks candidates by the base model NLL (float64 reference) and keeps the most likely', () => {
+  it('pickRefusals ranks candidates by their hardest token under the base model (float64 reference)', () => {
     const prompts = FORGET.map((f) => f.prompt);
     const candidates = ['no idea', 'cannot say', 'zzz 000'];
     const { refusals, ranked } = pickRefusals(model, tokenizer, prompts, { candidates, maxPrompts: 3 });
     const sample = prompts.filter((_, i) => i % 2 === 0).slice(0, 3);
     for (const r of ranked) {
+      let worstSum = 0;
       let nll = 0;
       let count = 0;
       for (const p of sample) {
         const prompt = tokenizer.encode(p);
         const seq = [...prompt, ...tokenizer.encode(` ${r.text}`)];
         const { logits } = referenceForward(ck.modelConfig, refWeights, seq.slice(0, -1));
+        let worst = 0;
         for (let pos = prompt.length - 1; pos < seq.length - 1; pos++) {
           const row = logits[pos];
           const max = Math.max(...row);
-          nll += max + Math.log(row.reduce((acc, v) => acc + Math.exp(v - max), 0)) - row[seq[pos + 1]];
+          const v = max + Math.log(row.reduce((acc, x) => acc + Math.exp(x - max), 0)) - row[seq[pos + 1]];
+          worst = Math.max(worst, v);
+          nll += v;
           count++;
         }
+        worstSum += worst;
       }
+      expect(Math.abs(r.worst - worstSum / sample.length)).toBeLessThan(1e-4 * (worstSum / sample.length));
       expect(Math.abs(r.nll - nll / count)).toBeLessThan(1e-4 * (nll / count));
     }
-    expect(ranked.map((r) => r.nll)).toEqual([...ranked.map((r) => r.nll)].sort((a, b) => a - b));
+    expect(ranked.map((r) => r.worst)).toEqual([...ranked.map((r) => r.worst)].sort((a, b) => a - b));
     expect(refusals).toEqual([ranked[0].text]);
   });
 
