@@ -115,6 +115,29 @@ describe('wasm kernels', () => {
     }
   });
 
+  it('tf.gather of rows equals the definition (float32, int32, bool, 2-D indices), other axes still work, bad indices throw', () => {
+    const [rows, cols] = [9, 5];
+    const x = randArray(rows * cols);
+    const idx = [[3, 0, 8], [3, 3, 1]];
+    const ref = idx.flat().flatMap((r) => [...x.subarray(r * cols, (r + 1) * cols)]);
+    const t = tf.tensor2d(x, [rows, cols]);
+    const ti = tf.tensor2d(Int32Array.from(x, (v) => Math.round(v * 100)), [rows, cols], 'int32');
+    const tb = tf.tensor2d(Uint8Array.from(x, (v) => (v > 0 ? 1 : 0)), [rows, cols], 'bool');
+    const ids = tf.tensor2d(idx, [2, 3], 'int32');
+    const [o, oi, ob] = [tf.gather(t, ids), tf.gather(ti, ids), tf.gather(tb, ids)];
+    expect(o.shape).toEqual([2, 3, cols]);
+    expect([...o.dataSync()]).toEqual(ref);
+    expect([...oi.dataSync()]).toEqual(ref.map((v) => Math.round(v * 100) | 0));
+    expect([...ob.dataSync()]).toEqual(ref.map((v) => (v > 0 ? 1 : 0)));
+    // Axis 1 goes to the backend's own kernel.
+    const cols2 = tf.gather(t, tf.tensor1d([4, 0], 'int32'), 1);
+    expect([...cols2.dataSync()]).toEqual(Array.from({ length: rows }, (_, r) => [x[r * cols + 4], x[r * cols]]).flat());
+    const before = tf.memory().numTensors;
+    expect(() => tf.gather(t, tf.tensor1d([1, rows], 'int32'))).toThrow(/index value 9/);
+    expect(tf.memory().numTensors).toBe(before + 1); // only the index tensor, no orphaned output
+    tf.dispose([t, ti, tb, ids, o, oi, ob, cols2]);
+  });
+
   it('matMul with transpose flags equals the plain kernel on pre-transposed data, the float64 reference and the original kernel', () => {
     for (let c = 0; c < 24; c++) {
       const [m, k, n] = [randInt(1, 40), randInt(1, 40), randInt(1, 40)];

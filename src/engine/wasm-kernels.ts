@@ -6,7 +6,9 @@
  * transposed forms, so naive training spends most of its time there. We register:
  *   - Transpose: a cache-blocked JS loop over the backend's heap (any rank, float32/int32/bool);
  *   - BatchMatMul and _FusedMatMul: transpose flagged operands with that loop into temporaries,
- *     then call the backend's own kernel on the fast, non-transposed path.
+ *     then call the backend's own kernel on the fast, non-transposed path;
+ *   - GatherV2 along axis 0 (embedding lookups): one row copy per index, where the backend's
+ *     per-element C++ loop took ~2.8 ms for 768 rows of 128 floats (~0.1 ms here).
  * Results are bit-identical to transposing first and multiplying without flags.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -31,7 +33,7 @@ let installed = false;
 const originals: tf.KernelConfig[] = [];
 
 /**
- * Replaces the wasm backend's Transpose, BatchMatMul and _FusedMatMul kernels. Idempotent; call
+ * Replaces the wasm backend's Transpose, BatchMatMul, _FusedMatMul and GatherV2 kernels. Idempotent; call
  * after the wasm backend is initialised (initBackend does). Returns false when the wasm kernels
  * are not registered (another backend).
  */
@@ -40,7 +42,8 @@ export function installWasmKernels(): boolean {
   const transpose = tf.getKernel(tf.Transpose, 'wasm');
   const matMul = tf.getKernel(tf.BatchMatMul, 'wasm');
   const fused = tf.getKernel(tf._FusedMatMul, 'wasm');
-  if (!transpose || !matMul || !fused) return false;
+  const gather = tf.getKernel(tf.GatherV2, 'wasm');
+  if (!transpose || !matMul || !fused || !gather) return false;
   replace(transpose, (args, original) => {
     const x = args.inputs.x!;
     const perm = args.attrs.perm as number[];
@@ -48,6 +51,7 @@ export function installWasmKernels(): boolean {
     return transposeInfo(args.backend, x, perm);
   });
   for (const config of [matMul, fused]) replace(config, fastMatMul);
+  replace(gather, fastGather);
   installed = true;
   return true;
 }
@@ -122,6 +126,31 @@ function fastMatMul(args: KernelArgs, original: Original): tf.TensorInfo | tf.Te
   } finally {
     for (const t of temps) backend.disposeData(t.dataId);
   }
+}
+
+/** GatherV2 of whole rows (axis 0, no batch dims): out[i] = x[indices[i]], copied row by row. */
+function fastGather(args: KernelArgs, original: Original): tf.TensorInfo | tf.TensorInfo[] {
+  const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+  const { axis, batchDims } = args.attrs as { axis: number; batchDims?: number };
+  const simple = x.shape.length >= 1 && (axis === 0 || axis === -x.shape.length) && !batchDims;
+  if (!simple || indices.dtype !== 'int32' || !['float32', 'int32', 'bool'].includes(x.dtype)) return original(args);
+  const { backend } = args;
+  const rows = x.shape[0];
+  const row = sizeOf(x.shape.slice(1));
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  // Views after makeOutput: its malloc may grow (and detach) the heap.
+  const idx = backend.typedArrayFromHeap(indices);
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  for (let i = 0; i < idx.length; i++) {
+    const r = idx[i];
+    if (!(r >= 0 && r < rows)) {
+      backend.disposeData(out.dataId);
+      throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
+    }
+    dst.set(src.subarray(r * row, r * row + row), i * row);
+  }
+  return out;
 }
 
 // Transposed copies of right operands used transposed more than once (frozen weights in the
