@@ -28,33 +28,32 @@ export interface AttentionShape {
 /**
  * Scaled dot-product attention with grouped-query heads (query head h reads kv head
  * ⌊h / (nHeads/nKvHeads)⌋, as HF's repeat_kv), without copying K/V per group.
- * q [b, s, nHeads, hd], k/v [b, s, nKvHeads, hd] (RoPE already applied), bias [b, 1, s, T].
- * Returns the context [b, s, nHeads·hd] and this layer's K/V over all T columns (past + new).
+ * Rows are batch·seq tokens, row-major: q [b·s, nHeads·hd] ALREADY scaled by 1/√hd (RoPE applied),
+ * k/v [b·s, nKvHeads·hd], bias [b, 1, s, T].
+ * Returns the context [b·s, nHeads·hd] and this layer's K/V over all T columns (past + new).
  */
 export function attend(
-  q: tf.Tensor,
-  k: tf.Tensor,
-  v: tf.Tensor,
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
   bias: tf.Tensor4D,
-  shape: AttentionShape,
+  shape: AttentionShape & { batch: number; seq: number },
   past?: LayerKv,
-): { context: tf.Tensor3D; kv: LayerKv } {
-  const { nHeads, nKvHeads, headDim } = shape;
-  const [b, s] = q.shape as [number, number];
+): { context: tf.Tensor2D; kv: LayerKv } {
+  const { nHeads, nKvHeads, headDim, batch: b, seq: s } = shape;
   const groups = nHeads / nKvHeads;
-  let keysT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D; // [b, nKv, hd, s]
-  let values = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D; // [b, nKv, s, hd]
+  let keysT = tf.transpose(tf.reshape(k, [b, s, nKvHeads, headDim]), [0, 2, 3, 1]) as tf.Tensor4D; // [b, nKv, hd, s]
+  let values = tf.transpose(tf.reshape(v, [b, s, nKvHeads, headDim]), [0, 2, 1, 3]) as tf.Tensor4D; // [b, nKv, s, hd]
   if (past) {
     keysT = tf.concat([past.keysT, keysT], 3);
     values = tf.concat([past.values, values], 2);
   }
   const total = keysT.shape[3];
   // [b, nHeads, s, hd] is contiguous as [b, nKv, groups·s, hd]: heads of one group are adjacent.
-  const qh = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [b, nKvHeads, groups * s, headDim]);
-  const raw = tf.mul(tf.matMul(qh, keysT), 1 / Math.sqrt(headDim)); // [b, nKv, groups·s, T]
-  const scores = tf.add(tf.reshape(raw, [b, nHeads, s, total]), bias);
+  const qh = tf.reshape(tf.transpose(tf.reshape(q, [b, s, nHeads, headDim]), [0, 2, 1, 3]), [b, nKvHeads, groups * s, headDim]);
+  const scores = tf.add(tf.reshape(tf.matMul(qh, keysT), [b, nHeads, s, total]), bias); // [b, nH, s, T]
   const probs = tf.reshape(tf.softmax(scores), [b, nKvHeads, groups * s, total]);
   const heads = tf.reshape(tf.matMul(probs, values), [b, nHeads, s, headDim]);
-  const context = tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), [b, s, nHeads * headDim]) as tf.Tensor3D;
+  const context = tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), [b * s, nHeads * headDim]) as tf.Tensor2D;
   return { context, kv: { keysT, values } };
 }

@@ -8,7 +8,7 @@ import { randomAdapter } from './testing/random-adapter.js';
 import { randomCheckpoint, type RandomCheckpointSizes } from './testing/random-checkpoint.js';
 import { referenceForward, toRef, toRefWeights, type RefLoraTerm, type RefWeights } from './testing/reference-lm.js';
 import { TransformerModel } from './transformer.js';
-import { gaussian, seededRandom } from './transformer-weights.js';
+import { gaussian, linearModules, seededRandom } from './transformer-weights.js';
 
 // Gradients of the float32 training-mode forward (tfjs autodiff, on the backend in use: WASM here)
 // against central finite differences of the float64 reference (step 1e-5, error ~1e-9).
@@ -103,6 +103,31 @@ describe(`training-mode forward gradients on ${backend.name}`, () => {
     }
     tf.dispose([value, ...Object.values(grads), coeffT, ids, ...ck.weights.values()]);
     sut.dispose();
+  });
+
+  it.each(['gpt2', 'llama'] as const)('computes no weight gradients for frozen weights when training LoRA (%s)', async (family) => {
+    const ck = randomCheckpoint(family, { nLayers: 2, dModel: 8, nHeads: 4, nKvHeads: 2, dFf: 32 }, 3);
+    const c = ck.modelConfig;
+    const model = TransformerModel.create(c, ck.weights);
+    const sut = createTrainableLora(model, { rank: 3, alpha: 6, seed: 1 });
+    const app = sut.application();
+    const ids = tf.tensor2d([tokens], [1, tokens.length], 'int32');
+    const frozen = new Set(linearModules(c).map((m) => `${m.dIn}x${m.dOut}`));
+    let grads: tf.NamedTensorMap = {};
+    const profile = await tf.profile(() => {
+      grads = tf.variableGrads(() => tf.sum(model.forward({ tokenIds: ids }, { lora: app }).logits!) as tf.Scalar, sut.variables()).grads;
+    });
+    // A weight gradient of a frozen [dIn, dOut] weight would be a kernel output of that shape
+    // (Identity is the tape saving an input: shared data, no work).
+    const computed = profile.kernels.filter((k) => k.name !== 'Identity');
+    const wasted = computed.filter((k) => k.outputShapes.some((s) => s.length >= 2 && frozen.has(`${s.at(-2)}x${s.at(-1)}`)));
+    expect(computed.some((k) => k.name === 'BatchMatMul')).toBe(true);
+    expect(wasted.map((k) => `${k.name} [${k.outputShapes}]`)).toEqual([]);
+    expect(Object.keys(grads)).toHaveLength(sut.variables().length);
+    tf.dispose([...Object.values(grads), ids, ...ck.weights.values()]);
+    app.dispose();
+    sut.dispose();
+    model.dispose();
   });
 
   it('trains only the LoRA variables through a frozen model, with gradients matching finite differences', () => {

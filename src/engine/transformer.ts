@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attend, attentionBias } from './attention.js';
 import type { KvCache, LayerKv } from './kv-cache.js';
-import { dense, embed, geluNew, layerNorm, rmsNorm, silu, transpose2dJs } from './layers.js';
+import { embed, geluNew, layerNorm, rmsNorm, silu, transpose2dJs } from './layers.js';
 import type { LoraApplication } from './lora-application.js';
 import type { ModelConfig } from './model-config.js';
-import { applyRope, ropeTables } from './rope.js';
+import { applyRope, ropeTables, rotateHalfMatrix, type RopeTables } from './rope.js';
 import { canonicalWeightName, embeddingName, hfWeightShapes, linearModules } from './transformer-weights.js';
 
 /** A batch of token ids for one forward pass. */
@@ -152,67 +152,70 @@ export class TransformerModel {
       }
       const bias = attentionBias(keyMask, s);
       const p = (name: string) => this.params.get(name)!;
-      const linearOf = (x: tf.Tensor, module: string) => this.linear(x, module, lora);
+      // Activations stay 2-D, [b·s, features], so every projection is one plain matMul.
+      const linearOf = (x: tf.Tensor2D, module: string) => this.linear(x, module, lora, b, s);
+      const rows = b * s;
+      const flat = (t: tf.Tensor) => tf.reshape(t, [rows, c.dModel]) as tf.Tensor2D;
 
-      let h: tf.Tensor;
-      let rope: ReturnType<typeof ropeTables> | undefined;
+      let h: tf.Tensor2D;
+      let rope: { q: RopeTables; k: RopeTables; rotation: tf.Tensor2D } | undefined;
+      const qScale = 1 / Math.sqrt(c.headDim);
       if (c.family === 'gpt2') {
-        h = tf.add(
-          embed(p('transformer.wte.weight'), input.tokenIds, this.trainable),
-          embed(p('transformer.wpe.weight'), positions, this.trainable),
+        h = flat(
+          tf.add(embed(p('transformer.wte.weight'), input.tokenIds, this.trainable), embed(p('transformer.wpe.weight'), positions, this.trainable)),
         );
       } else {
-        h = embed(p('model.embed_tokens.weight'), input.tokenIds, this.trainable);
-        rope = ropeTables(positions, c.headDim, c.ropeTheta);
+        h = flat(embed(p('model.embed_tokens.weight'), input.tokenIds, this.trainable));
+        const k = ropeTables(positions, c.headDim, c.ropeTheta);
+        rope = { k, q: { cos: tf.mul(k.cos, qScale), sin: tf.mul(k.sin, qScale) }, rotation: rotateHalfMatrix(c.headDim) };
       }
-      const hidden: tf.Tensor[] = [h];
+      const hidden: tf.Tensor2D[] = [h];
       const kvs: LayerKv[] = [];
-      const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+      const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, batch: b, seq: s };
       for (let i = 0; i < c.nLayers; i++) {
-        let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor;
-        let attnOut: tf.Tensor;
         if (c.family === 'gpt2') {
           const pre = `transformer.h.${i}`;
-          const x = layerNorm(h, p(`${pre}.ln_1.weight`), p(`${pre}.ln_1.bias`), c.normEps);
-          [q, k, v] = tf.split(linearOf(x, `${pre}.attn.c_attn`), 3, 2);
-          const heads = (t: tf.Tensor) => tf.reshape(t, [b, s, c.nHeads, c.headDim]);
-          const { context, kv } = attend(heads(q), heads(k), heads(v), bias, shape, past?.layer(i));
+          const x = layerNorm(h, p(`${pre}.ln_1.weight`), p(`${pre}.ln_1.bias`), c.normEps) as tf.Tensor2D;
+          const [q, k, v] = tf.split(linearOf(x, `${pre}.attn.c_attn`), 3, 1) as tf.Tensor2D[];
+          const { context, kv } = attend(tf.mul(q, qScale), k, v, bias, shape, past?.layer(i));
           kvs.push(kv);
-          attnOut = linearOf(context, `${pre}.attn.c_proj`);
-          h = tf.add(h, attnOut);
-          const x2 = layerNorm(h, p(`${pre}.ln_2.weight`), p(`${pre}.ln_2.bias`), c.normEps);
-          h = tf.add(h, linearOf(geluNew(linearOf(x2, `${pre}.mlp.c_fc`)), `${pre}.mlp.c_proj`));
+          h = tf.add(h, linearOf(context, `${pre}.attn.c_proj`));
+          const x2 = layerNorm(h, p(`${pre}.ln_2.weight`), p(`${pre}.ln_2.bias`), c.normEps) as tf.Tensor2D;
+          h = tf.add(h, linearOf(geluNew(linearOf(x2, `${pre}.mlp.c_fc`)) as tf.Tensor2D, `${pre}.mlp.c_proj`));
         } else {
           const pre = `model.layers.${i}`;
-          const x = rmsNorm(h, p(`${pre}.input_layernorm.weight`), c.normEps);
-          q = applyRope(tf.reshape(linearOf(x, `${pre}.self_attn.q_proj`), [b, s, c.nHeads, c.headDim]), rope!);
-          k = applyRope(tf.reshape(linearOf(x, `${pre}.self_attn.k_proj`), [b, s, c.nKvHeads, c.headDim]), rope!);
-          v = tf.reshape(linearOf(x, `${pre}.self_attn.v_proj`), [b, s, c.nKvHeads, c.headDim]);
+          const { q: qT, k: kT, rotation } = rope!;
+          const x = rmsNorm(h, p(`${pre}.input_layernorm.weight`), c.normEps) as tf.Tensor2D;
+          const q = applyRope(linearOf(x, `${pre}.self_attn.q_proj`), c.nHeads, qT, rotation);
+          const k = applyRope(linearOf(x, `${pre}.self_attn.k_proj`), c.nKvHeads, kT, rotation);
+          const v = linearOf(x, `${pre}.self_attn.v_proj`);
           const { context, kv } = attend(q, k, v, bias, shape, past?.layer(i));
           kvs.push(kv);
           h = tf.add(h, linearOf(context, `${pre}.self_attn.o_proj`));
-          const x2 = rmsNorm(h, p(`${pre}.post_attention_layernorm.weight`), c.normEps);
-          const gated = tf.mul(silu(linearOf(x2, `${pre}.mlp.gate_proj`)), linearOf(x2, `${pre}.mlp.up_proj`));
+          const x2 = rmsNorm(h, p(`${pre}.post_attention_layernorm.weight`), c.normEps) as tf.Tensor2D;
+          const gated = tf.mul(silu(linearOf(x2, `${pre}.mlp.gate_proj`)), linearOf(x2, `${pre}.mlp.up_proj`)) as tf.Tensor2D;
           h = tf.add(h, linearOf(gated, `${pre}.mlp.down_proj`));
         }
         hidden.push(h);
       }
-      const normed =
+      const normed = (
         c.family === 'gpt2'
           ? layerNorm(h, p('transformer.ln_f.weight'), p('transformer.ln_f.bias'), c.normEps)
-          : rmsNorm(h, p('model.norm.weight'), c.normEps);
+          : rmsNorm(h, p('model.norm.weight'), c.normEps)
+      ) as tf.Tensor2D;
       hidden[hidden.length - 1] = normed;
 
       let logits: tf.Tensor3D | undefined;
       if (want !== 'none') {
-        const x = want === 'last' ? tf.slice(normed, [0, s - 1, 0], [b, 1, c.dModel]) : normed;
-        logits = this.head(x) as tf.Tensor3D;
+        const x = want === 'last' ? tf.reshape(tf.slice(tf.reshape(normed, [b, s, c.dModel]), [0, s - 1, 0], [b, 1, c.dModel]), [b, c.dModel]) : normed;
+        logits = tf.reshape(this.head(x as tf.Tensor2D), [b, want === 'last' ? 1 : s, c.vocabSize]) as tf.Tensor3D;
       }
+      const states = options.hiddenStates ? hidden.map((t) => tf.reshape(t, [b, s, c.dModel]) as tf.Tensor3D) : undefined;
       const out: { logits?: tf.Tensor3D; hiddenStates?: tf.Tensor3D[]; kvs: LayerKv[]; keyMask: tf.Tensor2D } = {
         kvs: cache ? kvs : [],
         keyMask: keyMask,
         ...(logits && { logits }),
-        ...(options.hiddenStates && { hiddenStates: hidden as tf.Tensor3D[] }),
+        ...(states && { hiddenStates: states }),
       };
       return out as unknown as tf.TensorContainer;
     }) as unknown as { logits?: tf.Tensor3D; hiddenStates?: tf.Tensor3D[]; kvs: LayerKv[]; keyMask: tf.Tensor2D };
@@ -223,29 +226,44 @@ export class TransformerModel {
     return { logits: result.logits, hiddenStates: result.hiddenStates };
   }
 
-  private linear(x: tf.Tensor, module: string, lora: LoraApplication | undefined): tf.Tensor {
-    const w = lora?.weightOverrides.get(module) ?? this.params.get(`${module}.weight`)!;
-    let y = dense(x, w, this.params.get(`${module}.bias`));
+  /** x [b·s, dIn] → [b·s, dOut]: x·W (+ bias) plus the stacked LoRA terms of this module. */
+  private linear(x: tf.Tensor2D, module: string, lora: LoraApplication | undefined, b: number, s: number): tf.Tensor2D {
+    const w = lora?.weightOverrides.get(module) ?? (this.params.get(`${module}.weight`) as tf.Tensor2D);
+    let y = project(x, w, this.params.get(`${module}.bias`));
     const delta = lora?.modules.get(module);
     if (delta) {
-      const r = delta.aT.shape[1];
-      let t = dense(x, delta.aT); // [b, s, Σr]
-      t = tf.mul(t, tf.reshape(delta.scale, [delta.scale.shape[0], 1, r]));
-      y = tf.add(y, dense(t, delta.bT));
+      const [rowsOfScale, r] = delta.scale.shape;
+      let t = tf.matMul(x, delta.aT); // [b·s, Σr]
+      // Per-row plans scale every token of their batch row: [b, s, Σr] ⊙ [b, 1, Σr].
+      t = rowsOfScale === 1 ? tf.mul(t, delta.scale) : tf.reshape(tf.mul(tf.reshape(t, [b, s, r]), tf.reshape(delta.scale, [rowsOfScale, 1, r])), [b * s, r]);
+      y = tf.add(y, tf.matMul(t, delta.bT));
     }
     return y;
   }
 
-  private head(x: tf.Tensor): tf.Tensor {
-    const { dModel, vocabSize } = this.config;
-    const x2 = tf.reshape(x, [-1, dModel]) as tf.Tensor2D;
-    let logits: tf.Tensor;
-    if (!this.config.tieWordEmbeddings) logits = tf.matMul(x2, this.params.get('lm_head.weight') as tf.Tensor2D);
-    else if (this.headT) logits = tf.matMul(x2, this.headT);
+  /** x [rows, dModel] → logits [rows, vocab]. */
+  private head(x: tf.Tensor2D): tf.Tensor2D {
+    if (!this.config.tieWordEmbeddings) return tf.matMul(x, this.params.get('lm_head.weight') as tf.Tensor2D);
+    if (this.headT) return tf.matMul(x, this.headT);
     // Training a tied head: the transposed copy would go stale, so read the variable itself.
-    else logits = tf.matMul(x2, this.params.get(embeddingName(this.config)) as tf.Tensor2D, false, true);
-    return tf.reshape(logits, [...x.shape.slice(0, -1), vocabSize]);
+    return tf.matMul(x, this.params.get(embeddingName(this.config)) as tf.Tensor2D, false, true);
   }
+}
+
+/**
+ * x·W (+ bias) with W in the fast layout [dIn, dOut]. The fused bias kernel's gradient always
+ * computes the weight gradient, wasted on frozen weights (~15-20% of a LoRA step), so under a
+ * gradient tape the bias is a separate add and plain matMul's gradient computes only what the
+ * tape needs.
+ */
+function project(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor | undefined): tf.Tensor2D {
+  if (!bias) return tf.matMul(x, w);
+  return recordingGradients() ? tf.add<tf.Tensor2D>(tf.matMul(x, w), bias) : (tf.fused.matMul({ a: x, b: w, bias }) as tf.Tensor2D);
+}
+
+/** Whether a gradient tape is recording (tf.grad / variableGrads in progress). */
+function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
 }
 
 let nextId = 0;
