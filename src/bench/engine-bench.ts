@@ -85,8 +85,11 @@ export function randomTokens(vocab: number, batch: number, seq: number, seed: nu
 
 /**
  * Prefill (last-position logits) of a batch, paired with the ceiling matMul: each pair runs both
- * back to back, so on a shared machine both see the same load. Returns the medians of the matMul
- * rate, the prefill rate and the per-pair ratio.
+ * back to back, the ceiling as a run of back-to-back matMuls with the prefill's FLOPs, so both
+ * last about as long and see the same load on a shared machine (a single ~4 ms matMul slips
+ * between the scheduler's preemptions far more often than a ~70 ms prefill, which inflated the
+ * ceiling and deflated the ratio). Returns the medians of the matMul rate, the prefill rate and the
+ * per-pair ratio.
  */
 export function measurePrefill(
   model: TransformerModel,
@@ -99,19 +102,38 @@ export function measurePrefill(
   const a = tf.randomNormal([m, k]);
   const b = tf.randomNormal([k, n]);
   const flops = forwardFlops(model.config, tokens.length, tokens[0].length, tokens.length);
+  const perMatMul = 2 * m * k * n;
+  const count = Math.max(1, Math.round(flops / perMatMul));
   const prefill = () => timeOnce(() => model.forward({ tokenIds: ids }, { logits: 'last' }).logits!);
-  const matmul = () => timeOnce(() => tf.matMul(a, b));
+  const matmuls = () => {
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) {
+      const y = tf.matMul(a, b);
+      y.dataSync();
+      y.dispose();
+    }
+    return performance.now() - t0;
+  };
   prefill();
-  matmul();
+  matmuls();
   const ms: number[] = [];
   const mm: number[] = [];
   const ratios: number[] = [];
   for (let i = 0; i < reps; i++) {
-    const tm = matmul();
-    const tp = prefill();
+    // Alternate the order so neither side always runs first after a pause.
+    let tm: number;
+    let tp: number;
+    if (i % 2 === 0) {
+      tm = matmuls();
+      tp = prefill();
+    } else {
+      tp = prefill();
+      tm = matmuls();
+    }
+    const ceiling = (count * perMatMul) / tm; // FLOP per ms
     ms.push(tp);
-    mm.push((2 * m * k * n) / tm / 1e6);
-    ratios.push(flops / tp / ((2 * m * k * n) / tm));
+    mm.push(ceiling / 1e6);
+    ratios.push(flops / tp / ceiling);
   }
   tf.dispose([ids, a, b]);
   return { ms: median(ms), gflops: flops / median(ms) / 1e6, matmulGflops: median(mm), ratio: median(ratios) };
@@ -132,7 +154,9 @@ export async function measureDecode(model: TransformerModel, tokenizer: TextToke
 
 /**
  * Paired-run overhead of a LoRA application built per request by `makeApp` over the base model:
- * median over pairs of (t_adapter / t_base) − 1, alternating which runs first.
+ * the median over samples of (t_adapter / t_base) − 1. Each sample is an ABBA block (base,
+ * adapted, adapted, base; mirrored every other sample) and compares the two sums, so a load change
+ * that drifts linearly through the block cancels instead of landing on one side.
  */
 export function measureOverhead(
   model: TransformerModel,
@@ -156,14 +180,18 @@ export function measureOverhead(
   adapted();
   const ratios: number[] = [];
   for (let i = 0; i < reps; i++) {
-    let a: number;
-    let b: number;
+    let a = 0;
+    let b = 0;
     if (i % 2 === 0) {
-      b = base();
-      a = adapted();
+      b += base();
+      a += adapted();
+      a += adapted();
+      b += base();
     } else {
-      a = adapted();
-      b = base();
+      a += adapted();
+      b += base();
+      b += base();
+      a += adapted();
     }
     ratios.push(a / b);
   }
@@ -201,7 +229,8 @@ export function mergedOverhead(model: TransformerModel, tokens: number[][], adap
     app.dispose();
   }
   const merged = mergeLora(model, plan);
-  const overhead = measureOverhead(model, tokens, () => ({ lora: merged, dispose: () => undefined }), reps);
+  // The true difference is a few map lookups, so the result is all noise unless sampled widely.
+  const overhead = measureOverhead(model, tokens, () => ({ lora: merged, dispose: () => undefined }), 2 * reps);
   merged.dispose();
   return { overhead, mergeMs: median(mergeTimes) };
 }
