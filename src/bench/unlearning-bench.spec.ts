@@ -1,0 +1,29 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { BENCH_METHODS, QUICK_CONFIG } from './unlearning-bench.js';
+
+const KEYS = ['step', 'method', 'su', 'du', 'rd', 'utility', 'rdRatio', 'utilityRatio', 'auroc', 'gateRecall', 'falseFireRate', 'seconds', 'bytes'];
+
+describe('npm run bench:unlearning -- --quick', () => {
+  it('runs end to end on the demo model and writes exactly the shape issue 4 lists', { timeout: 400_000 }, async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'lethe-bench-')), 'unlearning.json');
+    await promisify(execFile)('npx', ['tsx', 'src/bench/unlearning-bench-main.ts', '--quick', '--out', out], { timeout: 390_000 });
+    const sut = JSON.parse(await readFile(out, 'utf8')) as { steps: Record<string, unknown>[] };
+    expect(Object.keys(sut)).toEqual(['steps']);
+    expect(sut.steps).toHaveLength(QUICK_CONFIG.requests * BENCH_METHODS.length);
+    for (const row of sut.steps) {
+      expect(Object.keys(row).sort()).toEqual([...KEYS].sort());
+      for (const k of ['su', 'du', 'rd', 'utility']) expect(row[k]).toBeGreaterThanOrEqual(0);
+      for (const k of ['su', 'du', 'rd', 'utility']) expect(row[k]).toBeLessThanOrEqual(1);
+    }
+    const lethe = sut.steps.filter((r) => r.method === 'lethe');
+    expect(lethe.map((r) => r.step)).toEqual([1, 2]);
+    expect(lethe.every((r) => typeof r.auroc === 'number' && (r.seconds as number) > 0 && (r.bytes as number) > 0)).toBe(true);
+    // Even two quick epochs make the gated adapter stop the trained answers of the forget items.
+    expect(lethe[1].su as number).toBeLessThan(sut.steps.find((r) => r.method === 'base' && r.step === 2)!.su as number);
+  });
+});
