@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { disposeRowPrefill, splitPrefill, type RowPrefill } from './generate-prefill.js';
+import { KvCache } from './kv-cache.js';
 import type { LoraApplication } from './lora-application.js';
 import { leftPadBatch, type TransformerModel } from './transformer.js';
 
@@ -6,6 +8,11 @@ export interface FeatureOptions {
   lora?: LoraApplication;
   /** Prompts per forward pass (default 16). */
   batchSize?: number;
+  /**
+   * Also keep each prompt's prefill (KV cache and last logits) so generation can continue from
+   * this pass instead of prefilling again (`generate` option `prefilled`, via joinPrefill).
+   */
+  keepPrefill?: boolean;
 }
 
 /** Per-prompt features from one prefill pass. */
@@ -22,19 +29,60 @@ export interface PromptFeatures {
    * (HF order, as `pooled`). What the unlearning detectors score (src/unlearning/detector-features.ts).
    */
   finalToken: Float32Array[][];
+  /** With `keepPrefill`: [prompt] → its prefill (the caller owns and frees it: disposeRowPrefill). */
+  prefill?: RowPrefill[];
 }
 
 /** Runs the prefill for tokenized prompts and returns pooled per-layer features and last-token states. */
 export function promptFeaturesAll(model: TransformerModel, tokenIds: number[][], options: FeatureOptions = {}): PromptFeatures {
-  const { nLayers, dModel } = model.config;
+  const { nLayers } = model.config;
   const pooled: Float32Array[][] = Array.from({ length: nLayers + 1 }, () => []);
   const last: Float32Array[] = [];
   const finalToken: Float32Array[][] = Array.from({ length: nLayers + 1 }, () => []);
   const size = options.batchSize ?? 16;
+  const prefill: RowPrefill[] = [];
+  try {
+    runChunks(model, tokenIds, options, size, pooled, last, finalToken, prefill);
+  } catch (error) {
+    prefill.forEach(disposeRowPrefill); // kept rows of earlier chunks
+    throw error;
+  }
+  return { pooled, last, finalToken, ...(options.keepPrefill && { prefill }) };
+}
+
+/** The chunked prefills of promptFeaturesAll, appending to its arrays. */
+function runChunks(
+  model: TransformerModel,
+  tokenIds: number[][],
+  options: FeatureOptions,
+  size: number,
+  pooled: Float32Array[][],
+  last: Float32Array[],
+  finalToken: Float32Array[][],
+  prefill: RowPrefill[],
+): void {
+  const { nLayers, dModel } = model.config;
   for (let start = 0; start < tokenIds.length; start += size) {
     const chunk = tokenIds.slice(start, start + size);
     const batch = leftPadBatch(chunk, model.config.padTokenId ?? 0);
-    const out = model.forward(batch, { lora: options.lora, logits: 'none', hiddenStates: true });
+    const cache = options.keepPrefill ? new KvCache() : undefined;
+    const out = model.forward(batch, { cache, lora: options.lora, logits: cache ? 'last' : 'none', hiddenStates: true });
+    if (cache) {
+      try {
+        const logits = out.logits!.dataSync() as Float32Array;
+        prefill.push(
+          ...splitPrefill(
+            cache,
+            chunk.map((t) => t.length),
+            logits,
+            model.config.vocabSize,
+          ),
+        );
+      } finally {
+        out.logits!.dispose();
+        cache.dispose();
+      }
+    }
     const [layerData, lastData, finalData] = tf.tidy(() => {
       const mask = tf.expandDims(batch.attentionMask, 2); // [b, s, 1]
       const count = tf.sum(mask, 1); // [b, 1]
@@ -57,7 +105,6 @@ export function promptFeaturesAll(model: TransformerModel, tokenIds: number[][],
     }
     for (let r = 0; r < chunk.length; r++) last.push(lastData.slice(r * dModel, (r + 1) * dModel));
   }
-  return { pooled, last, finalToken };
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { PrefilledState } from './generate-prefill.js';
 import { KvCache } from './kv-cache.js';
 import type { LoraApplication } from './lora-application.js';
 import { createRng, sampleToken, type SamplingOptions } from './sampling.js';
@@ -40,6 +41,14 @@ export interface GenerateOptions extends SamplingOptions {
   useCache?: boolean;
   /** End-of-sequence id; default tokenizer.eosTokenId, then config.eosTokenId; null disables. */
   eosTokenId?: number | null;
+  /**
+   * Continue from an existing prefill of exactly these prompts (row r = prompt r, e.g. the base
+   * prefill that computed the router's features) instead of prefilling again: the first token is
+   * sampled from its last logits, decoding appends to its cache. `lora` applies from the first
+   * decoded token on, so the prefill must have been run with the same plan. generate owns and frees
+   * the cache (also when it throws). Needs the KV cache (useCache must not be false).
+   */
+  prefilled?: PrefilledState;
 }
 
 export interface GenerationResult {
@@ -73,32 +82,49 @@ export async function generate(
   prompts: (string | number[])[],
   options: GenerateOptions,
 ): Promise<GenerationResult[]> {
-  const { maxTokens } = options;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`maxTokens ${maxTokens} must be a positive integer`);
+  const { maxTokens, prefilled } = options;
   const limit = model.config.maxPositions;
-  const rows: RowState[] = prompts.map((p, r) => {
-    const prompt = typeof p === 'string' ? tokenizer.encode(p) : [...p];
-    if (prompt.length === 0) throw new Error(`prompt ${r} encodes to no tokens`);
-    if (prompt.length >= limit) throw new Error(`prompt ${r} has ${prompt.length} tokens; the model's context is ${limit}`);
-    return { prompt, ids: [], generated: 0, emitted: 0, text: '' };
-  });
+  const vocab = model.config.vocabSize;
+  let rows: RowState[];
+  let pending: Float32Array | undefined;
+  try {
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`maxTokens ${maxTokens} must be a positive integer`);
+    rows = prompts.map((p, r) => {
+      const prompt = typeof p === 'string' ? tokenizer.encode(p) : [...p];
+      if (prompt.length === 0) throw new Error(`prompt ${r} encodes to no tokens`);
+      if (prompt.length >= limit) throw new Error(`prompt ${r} has ${prompt.length} tokens; the model's context is ${limit}`);
+      return { prompt, ids: [], generated: 0, emitted: 0, text: '' };
+    });
+    if (prefilled) pending = checkPrefilled(prefilled, rows, vocab, options.useCache);
+  } catch (error) {
+    prefilled?.cache.dispose();
+    throw error;
+  }
   const eos = options.eosTokenId === null ? undefined : (options.eosTokenId ?? tokenizer.eosTokenId ?? model.config.eosTokenId);
   const pad = model.config.padTokenId ?? eos ?? 0;
   const stops = (options.stop ?? []).filter((s) => s.length > 0);
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
   const rngs = rows.map((_, r) => createRng((seed ^ Math.imul(r + 1, 0x9e3779b9)) >>> 0));
-  const vocab = model.config.vocabSize;
-  const cache = options.useCache === false ? undefined : new KvCache();
-  let batch = leftPadBatch(
-    rows.map((r) => r.prompt),
-    pad,
-  );
+  const cache = options.useCache === false ? undefined : (prefilled?.cache ?? new KvCache());
+  // With a prefill the first step reads its logits, so there is no prompt batch to run.
+  let batch: { tokenIds: tf.Tensor2D; attentionMask: tf.Tensor2D } | undefined = pending
+    ? undefined
+    : leftPadBatch(
+        rows.map((r) => r.prompt),
+        pad,
+      );
   try {
     for (;;) {
-      const { logits } = model.forward(batch, { cache, lora: options.lora, logits: 'last' });
-      tf.dispose([batch.tokenIds, batch.attentionMask]);
-      const data = (await logits!.data()) as Float32Array;
-      logits!.dispose();
+      let data: Float32Array;
+      if (pending) {
+        data = pending;
+        pending = undefined;
+      } else {
+        const { logits } = model.forward(batch!, { cache, lora: options.lora, logits: 'last' });
+        tf.dispose([batch!.tokenIds, batch!.attentionMask]);
+        data = (await logits!.data()) as Float32Array;
+        logits!.dispose();
+      }
       rows.forEach((row, r) => {
         if (row.finish) return;
         const token = sampleToken(data.subarray(r * vocab, (r + 1) * vocab), options, rngs[r]);
@@ -121,7 +147,7 @@ export async function generate(
       batch = cache ? nextColumn(rows, pad) : leftPadBatch(rows.map((row) => [...row.prompt, ...row.ids]), pad);
     }
   } finally {
-    tf.dispose([batch.tokenIds, batch.attentionMask]);
+    if (batch) tf.dispose([batch.tokenIds, batch.attentionMask]);
     cache?.dispose();
   }
   return rows.map((row) => ({
@@ -131,6 +157,22 @@ export async function generate(
     promptTokens: row.prompt.length,
     completionTokens: row.generated,
   }));
+}
+
+/** Checks a prefill against the prompts (rows, cached lengths, logits size); returns the logits as one [batch·vocab] array. */
+function checkPrefilled(p: PrefilledState, rows: RowState[], vocab: number, useCache: boolean | undefined): Float32Array {
+  if (useCache === false) throw new Error('a prefilled state needs the KV cache (useCache must not be false)');
+  if (p.cache.batch !== rows.length || p.lastLogits.length !== rows.length) {
+    throw new Error(`prefill has ${p.cache.batch} cached rows and ${p.lastLogits.length} logits rows for ${rows.length} prompts`);
+  }
+  const cached = tf.tidy(() => tf.sum(p.cache.mask!, 1).dataSync());
+  const out = new Float32Array(rows.length * vocab);
+  rows.forEach((row, r) => {
+    if (cached[r] !== row.prompt.length) throw new Error(`prefill row ${r} caches ${cached[r]} tokens; its prompt has ${row.prompt.length}`);
+    if (p.lastLogits[r].length !== vocab) throw new Error(`prefill row ${r} has ${p.lastLogits[r].length} logits; the vocabulary has ${vocab}`);
+    out.set(p.lastLogits[r], r * vocab);
+  });
+  return out;
 }
 
 function finishRow(row: RowState, r: number, token: number, reason: FinishReason, text: string, options: GenerateOptions): void {

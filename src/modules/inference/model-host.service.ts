@@ -96,11 +96,15 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     return this.batcher?.stats();
   }
 
-  /** Base-model features of tokenized prompts (gates, auto routing), computed in an engine. */
-  async promptFeatures(prompts: number[][]): Promise<EngineFeatures> {
+  /**
+   * Base-model features of tokenized prompts (gates, auto routing), computed in an engine.
+   * `keepPrefill` (routing, right before generation): that engine keeps each prompt's prefill, and a
+   * generation of the same prompt without adapters there continues from it instead of prefilling.
+   */
+  async promptFeatures(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
     const engine = await this.takeEngine();
     try {
-      return await engine.features(prompts);
+      return await engine.features(prompts, options);
     } finally {
       this.giveBack(engine);
     }

@@ -61,8 +61,9 @@ export class RoutingService {
     const gated = unlearning.length > 0 && this.gates !== undefined;
     // Auto mode needs condition vectors only when some active task adapter has a centroid.
     const needsVectors = input.mode === 'auto' && input.adapters.length === 0 && registry.adapters.some((a) => a.active && a.kind !== 'unlearning' && a.centroid);
-    // One base prefill gives both the detectors' features and the condition vectors.
-    const features = gated || needsVectors ? await this.host.promptFeatures(input.prompts.map((p) => p.tokens)) : undefined;
+    // One base prefill gives the detectors' features and the condition vectors, and is kept so a
+    // prompt whose plan applies no adapter generates from it without a second prefill.
+    const features = gated || needsVectors ? await this.host.promptFeatures(input.prompts.map((p) => p.tokens), { keepPrefill: true }) : undefined;
     const scores: GateScores[] =
       gated && features ? await this.gates!.scores(input.prompts.map((p, i) => ({ ...p, features: features.detector[i] })), unlearning) : input.prompts.map(() => ({}));
     const vectors = needsVectors && features ? features.last : [];

@@ -28,8 +28,11 @@ export interface EngineClient {
     cancel: Int32Array,
     onToken: (e: EngineTokenEvent) => void,
   ): Promise<EngineRowResult[]>;
-  /** Base-model features (detector gates, auto routing) of tokenized prompts. */
-  features(prompts: number[][]): Promise<EngineFeatures>;
+  /**
+   * Base-model features (detector gates, auto routing) of tokenized prompts. `keepPrefill`: the
+   * engine keeps each prompt's prefill for that prompt's generation (skips a second prefill).
+   */
+  features(prompts: number[][], options?: { keepPrefill?: boolean }): Promise<EngineFeatures>;
   evict(keys: string[]): void;
   memory(): Promise<{ tensors: number; bytes: number; adapters: number }>;
   close(): Promise<void>;
@@ -56,8 +59,8 @@ export class LocalEngineClient implements EngineClient {
     return this.engine.generate(batch, onToken, (row) => cancel[row] !== 0);
   }
 
-  async features(prompts: number[][]): Promise<EngineFeatures> {
-    return this.engine.features(prompts);
+  async features(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
+    return this.engine.features(prompts, options);
   }
 
   evict(keys: string[]): void {
@@ -135,8 +138,8 @@ export class WorkerEngineClient implements EngineClient {
     return this.call<EngineRowResult[]>((id) => ({ type: 'generate', id, batch, adapters, cancel: cancel.buffer as SharedArrayBuffer }), onToken);
   }
 
-  features(prompts: number[][]): Promise<EngineFeatures> {
-    return this.call((id) => ({ type: 'features', id, prompts }));
+  features(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
+    return this.call((id) => ({ type: 'features', id, prompts, keepPrefill: options.keepPrefill }));
   }
 
   evict(keys: string[]): void {

@@ -12,7 +12,7 @@ export type ToWorker =
       /** Int32 per row, set to 1 by the main thread when that request is cancelled. */
       cancel: SharedArrayBuffer;
     }
-  | { type: 'features'; id: number; prompts: number[][] }
+  | { type: 'features'; id: number; prompts: number[][]; keepPrefill?: boolean }
   | { type: 'evict'; keys: string[] }
   | { type: 'memory'; id: number };
 

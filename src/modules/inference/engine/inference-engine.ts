@@ -9,12 +9,14 @@ import { loadCheckpoint, type LoadedCheckpoint } from '../../../engine/checkpoin
 import { promptFeaturesAll } from '../../../engine/features.js';
 import { detectorFeaturesOf } from '../../../unlearning/detector-features.js';
 import { generate, type FinishReason } from '../../../engine/generate.js';
+import { disposeRowPrefill, joinPrefill, prefillRows, type PrefilledState, type RowPrefill } from '../../../engine/generate-prefill.js';
 import { LoraFactorCache, stackLora, type LoraApplication } from '../../../engine/lora.js';
 import type { LoraAdapter, PlanEntry } from '../../../engine/lora-types.js';
 import { parseModelConfig, type ModelConfig } from '../../../engine/model-config.js';
 import { importPeftAdapter } from '../../../engine/peft.js';
 import type { TextTokenizer } from '../../../engine/tokenizer.js';
 import { TransformerModel } from '../../../engine/transformer.js';
+import { PrefillStore } from './prefill-store.js';
 
 /** An adapter as shipped to an engine: registry metadata + the PEFT safetensors bytes. */
 export interface EngineAdapterPayload {
@@ -92,6 +94,8 @@ export class InferenceEngine {
   private readonly factors = new LoraFactorCache();
   /** Stacked applications of recent shared plans, by plan signature (LRU). */
   private readonly stacked = new Map<string, LoraApplication>();
+  /** Base prefills kept by features(…, { keepPrefill }) for the generation of the same prompts. */
+  private readonly prefills = new PrefillStore();
 
   private constructor(
     readonly model: TransformerModel,
@@ -113,6 +117,11 @@ export class InferenceEngine {
     for (const t of ckpt.weights.values()) parameters += t.size;
     tf.dispose([...ckpt.weights.values()]); // create() copied them into the fast layout
     return new InferenceEngine(model, ckpt.tokenizer, { backend, family: config.family, parameters, contextLength: config.maxPositions });
+  }
+
+  /** Prompts whose base prefill is kept, waiting for their generation (tests, metrics). */
+  get keptPrefills(): number {
+    return this.prefills.size;
   }
 
   hasAdapter(key: string): boolean {
@@ -161,14 +170,11 @@ export class InferenceEngine {
         return { adapter, strength: e.strength };
       }),
     );
-    const anyLora = plans.some((p) => p.length > 0);
-    const sharedPlan = anyLora && plans.every((p) => samePlan(p, plans[0]));
-    // A plan shared by every row (the common case: one task adapter, or gates at 0/1) is stacked
-    // once and kept; per-row plans are stacked for this batch only.
-    const cachedKey = sharedPlan ? batch.rows[0].plan.map((e) => `${e.key}*${e.strength}`).join('+') : undefined;
-    const lora = !anyLora ? undefined : cachedKey !== undefined ? this.stackedFor(cachedKey, plans[0]) : stackLora(this.model, plans, { cache: this.factors });
+    const { lora, owned } = this.applicationFor(batch.rows, plans);
     const n = batch.rows.length;
+    let prefilled: PrefilledState | undefined;
     try {
+      prefilled = this.reusePrefills(batch.rows, plans);
       const out = await generate(
         this.model,
         this.tokenizer,
@@ -180,6 +186,7 @@ export class InferenceEngine {
           stop: batch.options.stop,
           seed: batch.options.seed,
           lora,
+          prefilled,
           onToken: (e) => {
             if (cancelled) {
               let all = true;
@@ -193,7 +200,60 @@ export class InferenceEngine {
       );
       return out.map((r) => ({ text: r.text, finishReason: r.finishReason, promptTokens: r.promptTokens, completionTokens: r.completionTokens }));
     } finally {
-      if (cachedKey === undefined) lora?.dispose();
+      if (owned) lora?.dispose();
+    }
+  }
+
+  /**
+   * The batch's LoRA: a plan shared by every row (the common case: one task adapter, or gates at
+   * 0/1) is stacked once and kept (owned false); per-row plans are stacked for this batch only.
+   */
+  private applicationFor(rows: ReadonlyArray<{ plan: EngineRow['plan'] }>, plans: PlanEntry[][]): { lora?: LoraApplication; owned: boolean } {
+    if (!plans.some((p) => p.length > 0)) return { owned: false };
+    if (plans.every((p) => samePlan(p, plans[0]))) {
+      return { lora: this.stackedFor(rows[0].plan.map((e) => `${e.key}*${e.strength}`).join('+'), plans[0]), owned: false };
+    }
+    return { lora: stackLora(this.model, plans, { cache: this.factors }), owned: true };
+  }
+
+  /**
+   * Continues rows without adapters from the base prefill the router's features already ran
+   * (DESIGN §3.2: one prefill per request). Rows without a kept prefill, and rows whose plan
+   * applies adapters (their adapted prefill is the adapters' own cost), are prefilled here with
+   * their own plans. Undefined when no row has a kept prefill: generate prefills as usual.
+   */
+  private reusePrefills(rows: EngineRow[], plans: PlanEntry[][]): PrefilledState | undefined {
+    if (this.prefills.size === 0) return undefined;
+    const got: Array<RowPrefill | undefined> = rows.map((r, i) => {
+      const hit = this.prefills.take(r.prompt);
+      if (hit && plans[i].length > 0) {
+        disposeRowPrefill(hit);
+        return undefined;
+      }
+      return hit;
+    });
+    if (got.every((g) => g === undefined)) return undefined;
+    try {
+      const missing = got.flatMap((g, i) => (g ? [] : [i]));
+      if (missing.length > 0) {
+        const { lora, owned } = this.applicationFor(
+          missing.map((i) => rows[i]),
+          missing.map((i) => plans[i]),
+        );
+        try {
+          const filled = prefillRows(
+            this.model,
+            missing.map((i) => rows[i].prompt),
+            lora,
+          );
+          missing.forEach((i, k) => (got[i] = filled[k]));
+        } finally {
+          if (owned) lora?.dispose();
+        }
+      }
+      return joinPrefill(got as RowPrefill[]);
+    } finally {
+      for (const g of got) if (g) disposeRowPrefill(g);
     }
   }
 
@@ -217,9 +277,11 @@ export class InferenceEngine {
    * One base-model prefill per prompt batch: per-layer pooled features (item-major, [prompt][layer]),
    * the detector features (detectorFeaturesOf: what the unlearning detectors score) and the
    * condition vector (last layer, final position) that auto routing compares with task centroids.
+   * `keepPrefill`: keep each prompt's prefill so its generation here continues from it.
    */
-  features(prompts: number[][]): EngineFeatures {
-    const all = promptFeaturesAll(this.model, prompts);
+  features(prompts: number[][], options: { keepPrefill?: boolean } = {}): EngineFeatures {
+    const all = promptFeaturesAll(this.model, prompts, { keepPrefill: options.keepPrefill });
+    all.prefill?.forEach((row, i) => this.prefills.put(prompts[i], row));
     return { pooled: prompts.map((_, i) => all.pooled.map((layer) => layer[i])), last: all.last, detector: detectorFeaturesOf(all) };
   }
 
@@ -229,6 +291,7 @@ export class InferenceEngine {
   }
 
   dispose(): void {
+    this.prefills.dispose();
     for (const app of this.stacked.values()) app.dispose();
     this.stacked.clear();
     this.evictAdapters([...this.adapters.keys()]);

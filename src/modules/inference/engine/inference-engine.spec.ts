@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prefillRows } from '../../../engine/generate-prefill.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../testing/model-fixture.js';
+import { InferenceEngine, type EngineBatch } from './inference-engine.js';
+import { PrefillStore } from './prefill-store.js';
+
+const options = { maxTokens: 8, temperature: 0, topP: 1, stop: [] as string[] };
+
+describe('inference engine: generation continues from the routing prefill', () => {
+  let fixture: ModelFixture;
+  let sut: InferenceEngine;
+
+  beforeAll(async () => {
+    fixture = await createModelFixture(11);
+    sut = await InferenceEngine.load(fixture.dir, 'wasm');
+    for (const seed of [1, 2]) {
+      const files = randomPeftFiles(fixture.config, seed);
+      sut.addAdapter({ key: `a${seed}@1`, rank: 4, alpha: 8, targetModules: files.adapterConfig.target_modules as string[], weights: files.weights });
+    }
+  });
+
+  afterAll(async () => {
+    sut?.dispose();
+    await fixture?.dispose();
+  });
+
+  it('rows with kept prefills, rows with adapters and rows without a prefill answer as without reuse, and nothing is left behind', async () => {
+    const rows: EngineBatch['rows'] = [
+      { prompt: [5, 17, 42, 8, 99], plan: [] },
+      { prompt: [7, 3, 250], plan: [{ key: 'a1@1', strength: 1 }] },
+      { prompt: [11, 12], plan: [] },
+      { prompt: [30, 31, 32, 33, 34, 35, 36], plan: [{ key: 'a1@1', strength: 0.5 }, { key: 'a2@1', strength: 1.5 }] },
+    ];
+    const fresh = await sut.generate({ rows, options });
+    const alone = [];
+    for (const row of rows) alone.push((await sut.generate({ rows: [row], options }))[0]);
+    expect(fresh).toEqual(alone);
+    const tensors = tf.memory().numTensors;
+    // The router scored rows 0, 1 and 3 (row 2 was never scored, e.g. routed without gates).
+    sut.features([rows[0].prompt, rows[1].prompt, rows[3].prompt], { keepPrefill: true });
+    expect(sut.keptPrefills).toBe(3);
+    const reused = await sut.generate({ rows, options });
+    expect(reused).toEqual(fresh);
+    expect(sut.keptPrefills).toBe(0); // taken (or dropped, for rows with adapters) by the generation
+    expect(tf.memory().numTensors).toBe(tensors);
+    // A lone base row answered from its kept prefill, as the routed path does.
+    sut.features([rows[2].prompt], { keepPrefill: true });
+    expect(await sut.generate({ rows: [rows[2]], options })).toEqual([fresh[2]]);
+    expect(tf.memory().numTensors).toBe(tensors);
+    // Features without keepPrefill keep nothing.
+    sut.features([rows[0].prompt]);
+    expect(sut.keptPrefills).toBe(0);
+  });
+
+  it('the prefill store takes each prompt once and evicts the oldest beyond its bounds', () => {
+    const before = tf.memory().numTensors;
+    const store = new PrefillStore(Number.MAX_SAFE_INTEGER, 2);
+    const prompts = [[1, 2], [3], [4, 5, 6]];
+    const rows = prefillRows(sut.model, prompts);
+    rows.forEach((r, i) => store.put(prompts[i], r));
+    expect(store.size).toBe(2);
+    expect(store.take([1, 2])).toBeUndefined(); // evicted (oldest)
+    const got = store.take([3]);
+    expect(got?.length).toBe(1);
+    expect(store.take([3])).toBeUndefined();
+    for (const l of got!.layers) tf.dispose([l.keysT, l.values]);
+    store.dispose();
+    expect(store.size).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
