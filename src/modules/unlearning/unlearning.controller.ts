@@ -65,30 +65,22 @@ export class UnlearningController {
   @Roles('operator')
   @ApiProduces('text/event-stream')
   async events(@UuidParam('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    let current = await this.service.get(id); // 404 before any header is sent
+    const closed = new AbortController();
+    req.on('close', () => closed.abort());
+    const updates = this.service.watch(id, closed.signal, EVENTS_POLL_MS);
+    const first = await updates.next(); // NOT_FOUND before any header is sent
     res.status(200);
     res.setHeader('content-type', 'text/event-stream; charset=utf-8');
     res.setHeader('cache-control', 'no-cache, no-transform');
     res.setHeader('x-accel-buffering', 'no');
     res.flushHeaders();
-    let open = true;
-    req.on('close', () => (open = false));
-    let last = '';
-    while (open) {
-      const dto = mapUnlearningRequest(current);
-      const key = JSON.stringify([dto.status, dto.progress, dto.error, dto.adapterId]);
-      if (key !== last) {
-        res.write(`event: progress\ndata: ${JSON.stringify(dto)}\n\n`);
-        last = key;
-      }
-      if (FINAL_UNLEARNING_STATUSES.includes(current.status)) {
-        res.write(`event: end\ndata: ${JSON.stringify({ id, status: current.status })}\n\n`);
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, EVENTS_POLL_MS));
-      if (!open) break;
-      current = await this.service.get(id);
+    let status = first.value?.status;
+    if (first.value) res.write(`event: progress\ndata: ${JSON.stringify(mapUnlearningRequest(first.value))}\n\n`);
+    for await (const r of updates) {
+      status = r.status;
+      res.write(`event: progress\ndata: ${JSON.stringify(mapUnlearningRequest(r))}\n\n`);
     }
+    if (status && FINAL_UNLEARNING_STATUSES.includes(status)) res.write(`event: end\ndata: ${JSON.stringify({ id, status })}\n\n`);
     res.end();
   }
 

@@ -101,6 +101,26 @@ export class UnlearningService {
   }
 
   /**
+   * The request now and on every change until it is final (or `signal` fires): re-reads the row
+   * every `pollMs`, so it follows a job running on any replica. The first read throws NOT_FOUND.
+   */
+  async *watch(id: string, signal: AbortSignal, pollMs = 300): AsyncGenerator<UnlearningRequestEntity> {
+    let current = await this.get(id);
+    let last = '';
+    while (!signal.aborted) {
+      const key = JSON.stringify([current.status, current.progress, current.error, current.adapterId]);
+      if (key !== last) {
+        last = key;
+        yield current;
+      }
+      if (FINAL_UNLEARNING_STATUSES.includes(current.status)) return;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      if (signal.aborted) return;
+      current = await this.get(id);
+    }
+  }
+
+  /**
    * Stops routing the request's adapter and detector (admin). History stays: the rows are marked
    * revoked, nothing is deleted. A request still in its job is revoked too; its job then stores nothing.
    */
