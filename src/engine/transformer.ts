@@ -3,6 +3,7 @@ import { attend, attentionBias } from './attention.js';
 import type { KvCache, LayerKv } from './kv-cache.js';
 import { embed, geluNew, layerNorm, rmsNorm, silu, transpose2dJs } from './layers.js';
 import type { LoraApplication } from './lora-application.js';
+import { applyRowLora } from './lora-rows.js';
 import type { ModelConfig } from './model-config.js';
 import { applyRope, ropeTables, rotateHalfMatrix, type RopeTables } from './rope.js';
 import { canonicalWeightName, embeddingName, hfWeightShapes, linearModules } from './transformer-weights.js';
@@ -61,6 +62,8 @@ export class TransformerModel {
     readonly trainable: boolean,
     readonly params: Map<string, tf.Tensor>,
     private readonly headT: tf.Tensor2D | undefined,
+    /** RoPE's rotate-half permutation (LLaMA): kept, so the backend packs it once, not per forward. */
+    private readonly rotation: tf.Tensor2D | undefined,
   ) {}
 
   /**
@@ -104,7 +107,8 @@ export class TransformerModel {
       if (trainable) headT.dispose();
     }
     const headT = config.tieWordEmbeddings && !trainable ? transpose2dJs(params.get(embeddingName(config))!) : undefined;
-    return new TransformerModel(config, trainable, params, headT);
+    const rotation = config.family === 'llama' ? rotateHalfMatrix(config.headDim) : undefined;
+    return new TransformerModel(config, trainable, params, headT, rotation);
   }
 
   /** The trainable variables (training mode), in a stable order; empty for a frozen model. */
@@ -130,6 +134,7 @@ export class TransformerModel {
   dispose(): void {
     for (const t of this.params.values()) t.dispose();
     this.headT?.dispose();
+    this.rotation?.dispose();
   }
 
   /** Runs the decoder. All intermediates are freed; the caller owns the returned tensors. */
@@ -167,7 +172,7 @@ export class TransformerModel {
       } else {
         h = flat(embed(p('model.embed_tokens.weight'), input.tokenIds, this.trainable));
         const k = ropeTables(positions, c.headDim, c.ropeTheta);
-        rope = { k, q: { cos: tf.mul(k.cos, qScale), sin: tf.mul(k.sin, qScale) }, rotation: rotateHalfMatrix(c.headDim) };
+        rope = { k, q: { cos: tf.mul(k.cos, qScale), sin: tf.mul(k.sin, qScale) }, rotation: this.rotation! };
       }
       const hidden: tf.Tensor2D[] = [h];
       const kvs: LayerKv[] = [];
@@ -238,6 +243,8 @@ export class TransformerModel {
       t = rowsOfScale === 1 ? tf.mul(t, delta.scale) : tf.reshape(tf.mul(tf.reshape(t, [b, s, r]), tf.reshape(delta.scale, [rowsOfScale, 1, r])), [b * s, r]);
       y = tf.add(y, tf.matMul(t, delta.bT));
     }
+    const rowDelta = lora?.rowModules?.get(module);
+    if (rowDelta) y = tf.add(y, applyRowLora(x, rowDelta, b, s));
     return y;
   }
 
