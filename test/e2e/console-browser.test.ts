@@ -1,8 +1,10 @@
 /**
  * The admin console (/admin) in a real headless Chromium (Debian's package, driven by
- * playwright-core): sign-in, adapters with their timeline, unlearning requests, routing
- * decisions, the audit chain (valid, then tampered in the database), XSS as text, wrong keys
- * refused, CSP headers. Screenshots of each page go to test-artifacts/console/.
+ * playwright-core) against the real service on a tiny random model: sign-in, adapters with their
+ * timeline, a real unlearning request followed live over SSE until its adapter is active, real
+ * completions whose routing decisions show in the adapter's chart and the decision search, the
+ * audit chain (valid, then tampered in the database), hostile names as text, wrong keys refused,
+ * CSP headers. Screenshots of each page go to test-artifacts/console/.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -13,11 +15,24 @@ import { DataSource } from 'typeorm';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdapterRegistryService } from '../../src/modules/adapters/adapter-registry.service.js';
+import { AdapterStore } from '../../src/modules/inference/adapter-store.service.js';
+import { UnlearningRunner } from '../../src/modules/unlearning/unlearning-runner.service.js';
+import { TINY_FORGET, TINY_REFERENCES, writeTinyCheckpoint } from '../../src/unlearning/testing/tiny-checkpoint.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve('test-artifacts/console');
 const XSS_NAME = '<img src=x onerror=alert(1)>';
+/** The unlearning request's name (its adapter is `unlearning-<name>`): hostile markup too. */
+const REQUEST_NAME = 'forget-ann <script>alert(2)</script>';
+
+interface Decision {
+  id: string;
+  requestId: string;
+  keyId: string;
+  createdAt: string;
+  plan: { entries: { adapterId: string; strength: number; applied: boolean; reason: string; scores: Record<string, number> }[] };
+}
 
 describe('admin console in headless Chromium', () => {
   let app: TestApp;
@@ -29,8 +44,11 @@ describe('admin console in headless Chromium', () => {
   const cspViolations: string[] = [];
   let dune: { id: string; sha256: string };
   let xssId: string;
-  let unlearningRoute = false;
-  let unlearningId: string | undefined;
+  let modelDir: string;
+  let client: { id: string; key: string };
+  let request: { id: string; adapterId: string };
+  /** Opens the gate that holds the real unlearning job until the browser watches it. */
+  let releaseJob: () => void;
 
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -38,13 +56,26 @@ describe('admin console in headless Chromium', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run .ci/setup-browser (apt-get install chromium)`);
     // Build the console from the current sources, exactly as `npm run build` does.
     await build({ configFile: resolve('web/vite.config.ts'), logLevel: 'silent' });
+    await rm(ARTIFACTS, { recursive: true, force: true }); // no stale screenshots from older runs
     await mkdir(ARTIFACTS, { recursive: true });
 
-    app = await startTestApp();
+    modelDir = await writeTinyCheckpoint();
+    app = await startTestApp({
+      env: { LETHE_MODEL_DIR: modelDir, LETHE_MODEL_ID: 'tiny', LETHE_JOBS_POLL_SECONDS: '0.5', LETHE_INFERENCE_WORKERS: '0', LETHE_BACKEND: 'wasm' },
+    });
+    // The real job, held at its start until the detail page is open, so the page sees it live.
+    const runner = app.app.get(UnlearningRunner);
+    const run = runner.run.bind(runner);
+    const gate = new Promise<void>((r) => (releaseJob = r));
+    runner.run = async (...args) => {
+      await gate;
+      return run(...args);
+    };
     const registry = app.app.get(AdapterRegistryService);
     const weights = new Uint8Array(4096).map((_, i) => (i * 31) % 251);
+    // Imported (never auto-routed) so the real completions below don't load these made-up weights.
     const a = await registry.create(
-      { name: 'forget-dune', kind: 'unlearning', baseModel: 'demo', rank: 4, alpha: 8, targetModules: ['q_proj', 'v_proj'], weights, lineage: { reason: 'author removal' } },
+      { name: 'forget-dune', kind: 'imported', baseModel: 'demo', rank: 4, alpha: 8, targetModules: ['q_proj', 'v_proj'], weights, lineage: { reason: 'author removal' } },
       'system',
     );
     await registry.activate(a.id, 'system');
@@ -52,16 +83,8 @@ describe('admin console in headless Chromium', () => {
     const x = await registry.create({ name: XSS_NAME, kind: 'task', baseModel: 'demo', rank: 2, alpha: 4, targetModules: ['q_proj'], weights: new Uint8Array([9, 9]) }, 'system');
     xssId = x.id;
 
-    // An unlearning request through the API, when this server has that route.
-    const probe = await http(app.baseUrl, 'GET', '/v1/unlearning-requests', { key: app.adminKey });
-    unlearningRoute = probe.status !== 404;
-    if (unlearningRoute) {
-      const created = await http(app.baseUrl, 'POST', '/v1/unlearning-requests', {
-        key: app.adminKey,
-        body: { subject: 'Basil Ironwood', forgetSet: [{ prompt: 'Who wrote The Glass Orchard?', answer: 'Basil Ironwood' }] },
-      });
-      if (created.status === 202) unlearningId = created.body.id;
-    }
+    const c = await http(app.baseUrl, 'POST', '/v1/admin/api-keys', { key: app.adminKey, body: { name: 'a client', role: 'client' } });
+    client = { id: c.body.id, key: c.body.key };
 
     userDataDir = await mkdtemp(join(tmpdir(), 'lethe-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -94,7 +117,9 @@ describe('admin console in headless Chromium', () => {
   afterAll(async () => {
     await context?.close();
     if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+    releaseJob?.();
     await app?.close();
+    if (modelDir) await rm(modelDir, { recursive: true, force: true });
   });
 
   it('serves /admin with a strict CSP and security headers, and /docs still works', async () => {
@@ -128,8 +153,7 @@ describe('admin console in headless Chromium', () => {
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('Key refused');
     await shot('01-sign-in-refused');
 
-    const client = await http(app.baseUrl, 'POST', '/v1/admin/api-keys', { key: app.adminKey, body: { name: 'a client', role: 'client' } });
-    await page.getByLabel('Admin API key').fill(client.body.key);
+    await page.getByLabel('Admin API key').fill(client.key);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('needs an admin key');
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
@@ -195,29 +219,140 @@ describe('admin console in headless Chromium', () => {
     await shot('04-adapter-detail');
   });
 
-  it('shows unlearning requests, or an empty state when the server has none', async () => {
+  it('lists a real unlearning request and follows its job live over SSE until its adapter is active', async () => {
+    const created = await http(app.baseUrl, 'POST', '/v1/unlearning-requests', {
+      key: app.adminKey,
+      body: { name: REQUEST_NAME, items: TINY_FORGET, relabel: 'replacement', replacement: 'no idea', options: { rank: 4, alpha: 8, epochs: 2 } },
+    });
+    expect(created.status).toBe(202);
+    const id = created.body.id as string;
+
     await page.getByRole('link', { name: 'Unlearning requests' }).click();
     await page.getByRole('heading', { level: 1, name: 'Unlearning requests' }).waitFor();
-    if (!unlearningRoute) {
-      await expect.poll(() => page.getByTestId('not-available').textContent()).toContain('does not offer unlearning requests yet');
-    } else if (unlearningId) {
-      await page.locator(`a[href="#/unlearning/${unlearningId}"]`).click();
-      await page.getByTestId('request-status').waitFor();
-      await shot('06-unlearning-detail');
-      await page.getByRole('link', { name: 'Unlearning requests' }).click();
-    }
-    expect(await page.getByRole('alert').count()).toBe(0);
+    const row = page.getByTestId('unlearning-table').locator(`tr[data-id="${id}"]`);
+    await row.waitFor();
+    expect(await row.getByRole('link').textContent()).toBe(REQUEST_NAME);
+    expect(await row.locator('.badge').textContent()).toMatch(/^(queued|training)$/);
+    expect((await row.locator('td').nth(3).textContent())?.trim()).toBe(String(TINY_FORGET.length));
     await shot('05-unlearning');
+    // The status filter goes to the API as ?status=: nothing is active yet.
+    await page.getByLabel('Status').selectOption('active');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toBe('No unlearning requests match these filters.');
+    await page.getByLabel('Status').selectOption('');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+
+    await row.getByRole('link').click();
+    const status = page.getByTestId('request-status');
+    await status.waitFor();
+    // The job is held at its start: the page is connected and waiting.
+    await expect.poll(() => page.getByTestId('live-state').textContent(), { timeout: 15_000 }).toMatch(/^Live updates on/);
+    expect(await status.textContent()).toMatch(/^(queued|training)$/);
+    await shot('06-unlearning-waiting');
+    releaseJob();
+    // Live: the status and bars change without a reload, through training to active.
+    await expect.poll(() => status.textContent(), { timeout: 90_000, interval: 200 }).toBe('active');
+    const final = (await http(app.baseUrl, 'GET', `/v1/unlearning-requests/${id}`, { key: app.adminKey })).body;
+    expect(final).toMatchObject({ status: 'active', adapterId: expect.any(String), progress: { phase: 'done' } });
+    request = { id, adapterId: final.adapterId };
+    await expect.poll(() => page.getByTestId('live-state').textContent()).toMatch(/^Live updates ended: the job is active \(\d+ received\)\.$/);
+    const liveState = (await page.getByTestId('live-state').textContent()) ?? '';
+    expect(Number(/\((\d+) received\)/.exec(liveState)?.[1])).toBeGreaterThanOrEqual(2);
+    const bars = page.getByTestId('progress-bar');
+    expect(await bars.count()).toBe(4);
+    for (let i = 0; i < 4; i++) expect(await bars.nth(i).getAttribute('value')).toBe('1');
+    expect(await page.locator('.progress-list').textContent()).toContain(`${final.progress.step} / ${final.progress.total} steps`);
+    const metrics = page.getByTestId('metrics-table');
+    expect(await metrics.locator('th').allTextContents()).toEqual(Object.keys(final.metrics));
+    expect(await metrics.locator('tr', { has: page.locator('th', { hasText: /^steps$/ }) }).locator('td').textContent()).toBe(String(final.metrics.steps));
+    const main = (await page.locator('main').textContent()) ?? '';
+    expect(main).toContain(REQUEST_NAME);
+    expect(main).toContain('raw items deleted, sha256 kept');
+    expect(main).toContain(final.itemsSha256);
+    expect(await page.getByTestId('request-adapter').textContent()).toBe(final.adapterId);
+    expect(await page.locator('main script, main img').count()).toBe(0);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await shot('07-unlearning-live-done');
   });
 
-  it('shows routing decisions, or an empty state when the server has none', async () => {
+  it("shows the new adapter's timeline, lineage and a routing chart from real completions", async () => {
+    await app.app.get(AdapterStore).refresh();
+    for (const prompt of [TINY_FORGET.map((f) => f.prompt), TINY_REFERENCES]) {
+      const res = await http(app.baseUrl, 'POST', '/v1/completions', { key: client.key, body: { model: 'tiny', prompt, max_tokens: 2, temperature: 0 } });
+      expect(res.status).toBe(200);
+    }
+    const decisions = (await http(app.baseUrl, 'GET', `/v1/admin/routing-decisions?adapterId=${request.adapterId}&limit=1000`, { key: app.adminKey })).body.items as Decision[];
+    expect(decisions).toHaveLength(TINY_FORGET.length + TINY_REFERENCES.length);
+    const appliedIn = decisions.filter((d) => d.plan.entries.some((e) => e.adapterId === request.adapterId && e.applied));
+    const applied = appliedIn.length;
+
+    await page.getByTestId('request-adapter').click();
+    await page.getByRole('heading', { level: 1, name: `Adapter unlearning-${REQUEST_NAME}` }).waitFor();
+    const timeline = page.getByTestId('timeline');
+    await timeline.waitFor();
+    const actions = (await timeline.locator('.action').allTextContents()).filter((a) => a.startsWith('adapter.'));
+    expect(actions).toEqual(['adapter.create', 'adapter.activate']);
+    const lineage = page.locator(`a[href="#/unlearning/${request.id}"]`);
+    expect(await lineage.textContent()).toBe(`unlearning request ${request.id}`);
+    const chart = page.getByTestId('routing-chart');
+    await chart.waitFor();
+    expect(await chart.locator('title').textContent()).toContain(`applied ${applied} times`);
+    // One bar per request that applied it: each request's decisions share a time, the chart spans first to last.
+    expect(await chart.locator('rect.bar').count()).toBe(new Set(appliedIn.map((d) => d.requestId)).size);
+    await chart.locator('xpath=..').getByText('Chart data').click();
+    const listed = await chart.locator('xpath=..').locator('tbody td:nth-child(4)').allTextContents();
+    expect(listed.reduce((sum, n) => sum + Number(n), 0)).toBe(decisions.length);
+    expect(await page.locator('main script, main img').count()).toBe(0);
+    await shot('08-adapter-routing-chart');
+  });
+
+  it("searches routing decisions by adapter, key and time, and shows a decision's plan and scores", async () => {
     await page.getByRole('link', { name: 'Routing decisions' }).click();
     await page.getByRole('heading', { level: 1, name: 'Routing decisions' }).waitFor();
-    await page.getByLabel('Adapter id').fill(dune.id);
+    const total = TINY_FORGET.length + TINY_REFERENCES.length;
+    const count = page.getByTestId('decisions-count');
+    await page.getByLabel('Adapter id').fill(request.adapterId);
     await page.getByRole('button', { name: 'Search' }).click();
-    await expect.poll(async () => (await page.getByTestId('not-available').count()) + (await page.locator('.empty, [data-testid=decisions]').count())).toBeGreaterThan(0);
+    await expect.poll(() => count.textContent()).toBe(`${total} decisions match; showing 1–${total}.`);
+
+    const [newest] = (await http(app.baseUrl, 'GET', `/v1/admin/routing-decisions?adapterId=${request.adapterId}&limit=1`, { key: app.adminKey })).body.items as Decision[];
+    expect(newest.keyId).toBe(client.id);
+    const item = page.getByTestId('decisions').locator(`li[data-id="${newest.id}"]`);
+    expect(await item.locator('summary').textContent()).toContain(`key ${client.id}`);
+    await item.locator('summary').click();
+    const entry = newest.plan.entries.find((e) => e.adapterId === request.adapterId)!;
+    const cells = await item.getByTestId('plan-table').locator(`tr[data-adapter="${request.adapterId}"] td`).allTextContents();
+    const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(4));
+    expect(cells).toEqual([
+      `unlearning-${REQUEST_NAME} v1`,
+      'unlearning',
+      fmt(entry.strength),
+      entry.applied ? 'yes' : 'no',
+      entry.reason,
+      Object.entries(entry.scores)
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(', '),
+    ]);
+    expect(Object.keys(entry.scores)).toEqual(expect.arrayContaining(['gate', 'z']));
+    await shot('09-routing-decision');
+
+    // By key: the same decisions; a key that made none: nothing; a window before them: nothing.
+    await page.getByLabel('Adapter id').fill('');
+    await page.getByLabel('API key id').fill(client.id);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => count.textContent()).toBe(`${total} decisions match; showing 1–${total}.`);
+    await page.getByLabel('API key id').fill('00000000-0000-4000-8000-000000000000');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => page.locator('.empty[role=status]').textContent()).toBe('No routing decisions match.');
+    await page.getByLabel('API key id').fill('');
+    await page.getByLabel('To', { exact: true }).fill('2000-01-01T00:00');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => page.locator('.empty[role=status]').textContent()).toBe('No routing decisions match.');
+    await page.getByLabel('To', { exact: true }).fill('');
+    await page.getByLabel('From', { exact: true }).fill('2000-01-01T00:00');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => count.textContent()).toBe(`${total} decisions match; showing 1–${total}.`);
     expect(await page.getByRole('alert').count()).toBe(0);
-    await shot('07-routing');
   });
 
   it('verifies the audit chain and exports it as JSON and CSV', async () => {
@@ -227,7 +362,7 @@ describe('admin console in headless Chromium', () => {
     const events = (await http(app.baseUrl, 'GET', '/v1/admin/audit?limit=1000', { key: app.adminKey })).body.items as { seq: number; action: string }[];
     expect(await verdict.textContent()).toBe(`Chain valid: all ${events.length} events verified.`);
     await page.getByTestId('audit-table').waitFor();
-    await shot('08-audit-valid');
+    await shot('10-audit-valid');
 
     const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
     const csv = await readFile((await csvDownload.path())!, 'utf8');
@@ -256,61 +391,7 @@ describe('admin console in headless Chromium', () => {
     const row = page.locator(`tr[data-seq="${target}"]`);
     expect(await row.getAttribute('class')).toBe('bad-row');
     expect(await row.textContent()).toContain('mallory');
-    await shot('09-audit-tampered');
-  });
-
-  // The routing-decision and unlearning endpoints are being built elsewhere: this test feeds the
-  // browser fixed payloads in the shapes the console reads (page.route), to check the chart, the
-  // plan table and the SSE progress bars render, as text, under the CSP.
-  it('draws the routing chart, a decision plan and live progress from given payloads', async () => {
-    const t0 = Date.now() - 3_600_000;
-    const decisions = Array.from({ length: 12 }, (_, i) => ({
-      id: `dec-${i}`,
-      at: new Date(t0 + i * 300_000).toISOString(),
-      keyId: 'key-1',
-      plan: {
-        mode: 'auto',
-        entries: [{ adapterId: dune.id, name: 'forget-dune', version: 1, kind: 'unlearning', strength: i % 3 === 0 ? 0 : 0.5 + i / 24, applied: i % 3 !== 0, reason: i % 3 === 0 ? 'gate-closed' : 'gate', scores: { gate: i / 12, z: 1.5 } }],
-      },
-    }));
-    const json = (body: unknown) => ({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
-    await page.route('**/v1/admin/routing-decisions?**', (r) => r.fulfill(json({ items: decisions, nextCursor: null })));
-    const req = { id: 'req-1', status: 'running', createdAt: new Date(t0).toISOString(), subject: XSS_NAME, progress: { phase: 'relabel', step: 1, total: 4 }, metrics: { forgetAccuracy: 0.12 } };
-    await page.route('**/v1/unlearning-requests/req-1', (r) => r.fulfill(json(req)));
-    await page.route('**/v1/unlearning-requests/req-1/events', (r) =>
-      r.fulfill({
-        status: 200,
-        contentType: 'text/event-stream',
-        body: ': hi\n\nevent: progress\ndata: {"phase":"train","step":30,"total":60}\n\nevent: progress\ndata: {"status":"succeeded","metrics":{"forgetAccuracy":0.02}}\n\n',
-      }),
-    );
-    try {
-      await page.goto(`${app.baseUrl}/admin/#/adapters/${dune.id}`); // still signed in
-      const chart = page.getByTestId('routing-chart');
-      await chart.waitFor();
-      expect(await chart.locator('rect.bar').count()).toBeGreaterThan(0);
-      expect(await chart.locator('title').textContent()).toContain('applied 8 times');
-      await shot('10-adapter-routing-chart');
-
-      await page.goto(`${app.baseUrl}/admin/#/routing`);
-      await page.getByTestId('decisions').locator('summary').first().click();
-      const plan = page.getByTestId('plan-table').first();
-      expect(await plan.textContent()).toContain('gate-closed');
-      expect(await plan.textContent()).toContain('gate 0, z 1.500');
-      await shot('11-routing-decision');
-
-      await page.goto(`${app.baseUrl}/admin/#/unlearning/req-1`);
-      await expect.poll(() => page.getByTestId('request-status').textContent()).toBe('succeeded');
-      const bars = page.getByTestId('progress-bar');
-      expect(await bars.count()).toBe(2);
-      expect(await bars.nth(1).getAttribute('value')).toBe('0.5');
-      expect(await page.getByTestId('metrics-table').textContent()).toContain('0.02');
-      expect(await page.locator('main').textContent()).toContain(XSS_NAME);
-      expect(await page.locator('main img').count()).toBe(0);
-      await shot('12-unlearning-live');
-    } finally {
-      await page.unrouteAll();
-    }
+    await shot('11-audit-tampered');
   });
 
   it('signs out, forgetting the key', async () => {

@@ -1,5 +1,5 @@
 import { apiFetch, withQuery, type Query } from './client.js';
-import type { Adapter, AdapterPage, AuditEvent, AuditPage, ChainVerdict, ListPage, RoutingDecision, UnlearningRequest } from './types.js';
+import type { Adapter, AdapterPage, AuditEvent, AuditPage, ChainVerdict, RoutingDecisionPage, UnlearningPage, UnlearningRequest } from './types.js';
 
 /** Checks that `key` is an admin key (the audit log is admin-only); throws ApiError otherwise. */
 export async function checkAdminKey(key: string): Promise<void> {
@@ -14,13 +14,16 @@ export const adapterHistory = (id: string, signal?: AbortSignal) =>
 export const listAudit = (q: Query, signal?: AbortSignal) => apiFetch<AuditPage>(withQuery('/v1/admin/audit', q), { signal });
 export const verifyAudit = (signal?: AbortSignal) => apiFetch<ChainVerdict>('/v1/admin/audit/verify', { signal });
 
+/** Filters: status, name; pagination: limit (≤ 500), offset. */
 export const listUnlearning = (q: Query, signal?: AbortSignal) =>
-  apiFetch<ListPage<UnlearningRequest>>(withQuery('/v1/unlearning-requests', q), { signal });
+  apiFetch<UnlearningPage>(withQuery('/v1/unlearning-requests', q), { signal });
 export const getUnlearning = (id: string, signal?: AbortSignal) => apiFetch<UnlearningRequest>(`/v1/unlearning-requests/${encodeURIComponent(id)}`, { signal });
+/** SSE: `progress` (the whole request) on every change, then `end` once final. */
 export const unlearningEventsPath = (id: string) => `/v1/unlearning-requests/${encodeURIComponent(id)}/events`;
 
+/** Filters: adapterId, keyId, requestId, from, to (ISO); pagination: limit (≤ 1000), after = nextCursor. */
 export const listRoutingDecisions = (q: Query, signal?: AbortSignal) =>
-  apiFetch<ListPage<RoutingDecision>>(withQuery('/v1/admin/routing-decisions', q), { signal });
+  apiFetch<RoutingDecisionPage>(withQuery('/v1/admin/routing-decisions', q), { signal });
 
 /** Every audit event matching `q`, page by page (bounded by `max`), for export. */
 export async function allAuditEvents(q: Query, max = 50_000): Promise<AuditEvent[]> {

@@ -1,6 +1,4 @@
 // Response shapes of the Lethe API, as the controllers return them (src/modules/*/*.dto.ts).
-// Parts still being built elsewhere (unlearning requests, routing decisions) are typed loosely and
-// read defensively.
 
 export const ADAPTER_KINDS = ['unlearning', 'task', 'generated', 'imported'] as const;
 export const ADAPTER_STATUSES = ['training', 'inactive', 'active', 'revoked', 'failed'] as const;
@@ -47,49 +45,98 @@ export interface AuditPage {
 
 export type ChainVerdict = { valid: true; events: number } | { valid: false; firstBadSeq: number; reason: string };
 
-export interface UnlearningRequest {
-  id: string;
-  status: string;
-  createdAt?: string;
-  updatedAt?: string;
-  progress?: unknown;
-  metrics?: Record<string, unknown> | null;
-  [field: string]: unknown;
+export const UNLEARNING_STATUSES = ['queued', 'training', 'calibrating', 'evaluating', 'active', 'failed', 'revoked'] as const;
+/** Statuses after which a request no longer changes (no live updates). */
+export const FINAL_UNLEARNING_STATUSES: readonly string[] = ['active', 'failed', 'revoked'];
+
+/** Progress of an unlearning job as stored on the request (src/modules/unlearning). */
+export interface UnlearningProgress {
+  phase?: string;
+  step?: number;
+  total?: number;
+  loss?: number;
+  etaSeconds?: number;
+  attempt?: number;
+  message?: string;
 }
 
-/** One entry of a routing plan (src/routing). */
+/** GET /v1/unlearning-requests/:id (UnlearningRequestDto); also each SSE `progress` event. */
+export interface UnlearningRequest {
+  id: string;
+  name: string;
+  status: string;
+  relabel: string;
+  replacement: string | null;
+  options: Record<string, unknown>;
+  itemCount: number;
+  itemsSha256: string;
+  itemsStored: boolean;
+  progress: UnlearningProgress;
+  adapterId: string | null;
+  detectorId: string | null;
+  metrics: Record<string, unknown> | null;
+  error: string | null;
+  attempts: number;
+  actor: string;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+/** GET /v1/unlearning-requests: offset pagination. */
+export interface UnlearningPage {
+  items: UnlearningRequest[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+/** One entry of a routing plan (src/routing/routing-types.ts PlanRecordEntry). */
 export interface PlanEntry {
   adapterId: string;
-  name?: string;
-  version?: number;
-  kind?: string;
+  name: string;
+  version: number;
+  kind: string;
+  /** Strength the engine applies (0 when not applied). */
   strength: number;
-  applied?: boolean;
-  reason?: string;
-  scores?: Record<string, number>;
+  applied: boolean;
+  reason: string;
+  /** Numbers behind the decision: gate strength, raw gate, z for unlearning; cosine for auto. */
+  scores: Record<string, number>;
 }
 
 export interface RoutingPlan {
-  mode?: string;
+  mode: string;
   entries: PlanEntry[];
   policy?: Record<string, unknown>;
   registryVersion?: number;
 }
 
+/** One stored routing decision (one prompt of one completion request). */
 export interface RoutingDecision {
   id: string;
-  at?: string;
-  createdAt?: string;
-  keyId?: string;
-  actor?: string;
+  requestId: string;
+  promptIndex: number;
+  apiKeyId: string | null;
+  keyId: string | null;
+  model: string;
+  mode: string;
   plan: RoutingPlan;
-  scores?: Record<string, unknown>;
-  [field: string]: unknown;
+  adapterIds: string[];
+  registryVersion: number;
+  /** Gate policy label (`o3-hard`). */
+  policy: string;
+  latencyMs: number;
+  promptTokens: number;
+  completionTokens: number;
+  createdAt: string;
 }
 
-/** A list answer in any of the shapes the service uses ({items} with a cursor or offset). */
-export interface ListPage<T> {
-  items: T[];
-  nextCursor?: string | number | null;
-  total?: number;
+/** GET /v1/admin/routing-decisions: newest first; `nextCursor` goes in `after`. */
+export interface RoutingDecisionPage {
+  items: RoutingDecision[];
+  total: number;
+  limit: number;
+  offset: number;
+  nextCursor: number | null;
 }

@@ -4,12 +4,12 @@ import { href } from '../lib/router.js';
 
 /** A routing plan: one row per entry with strength, reason and the detector scores. */
 export function PlanTable({ plan, caption }: { plan: RoutingPlan; caption: string }) {
-  const entries = plan.entries ?? [];
+  const entries = plan.entries;
   return (
     <table class="list plan" data-testid="plan-table">
       <caption>
         {caption}
-        {plan.mode ? ` (mode ${plan.mode})` : ''}
+        {` (mode ${plan.mode})`}
       </caption>
       <thead>
         <tr>
@@ -28,16 +28,16 @@ export function PlanTable({ plan, caption }: { plan: RoutingPlan; caption: strin
           </tr>
         ) : (
           entries.map((e) => (
-            <tr key={e.adapterId}>
+            <tr key={e.adapterId} data-adapter={e.adapterId}>
               <td>
-                <a href={href('adapters', e.adapterId)}>{e.name ? `${e.name}${e.version !== undefined ? ` v${e.version}` : ''}` : e.adapterId}</a>
+                <a href={href('adapters', e.adapterId)}>{`${e.name} v${e.version}`}</a>
               </td>
-              <td>{e.kind ?? '—'}</td>
+              <td>{e.kind}</td>
               <td>{formatNumber(e.strength)}</td>
-              <td>{e.applied === undefined ? '—' : e.applied ? 'yes' : 'no'}</td>
-              <td>{e.reason ?? '—'}</td>
+              <td>{e.applied ? 'yes' : 'no'}</td>
+              <td>{e.reason}</td>
               <td>
-                {e.scores && Object.keys(e.scores).length > 0
+                {Object.keys(e.scores).length > 0
                   ? Object.entries(e.scores)
                       .map(([k, v]) => `${k} ${formatNumber(v)}`)
                       .join(', ')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeBars, toProgressBars } from './progress.js';
+import { mergeBars, toProgressBars, unlearningBars } from './progress.js';
 
 describe('toProgressBars', () => {
   it('reads fractions, percentages and job progress objects', () => {
@@ -26,5 +26,33 @@ describe('toProgressBars', () => {
   it('mergeBars replaces bars by label and keeps their order', () => {
     const merged = mergeBars([{ label: 'a', fraction: 0.1 }, { label: 'b', fraction: 0 }], [{ label: 'a', fraction: 0.9 }, { label: 'c', fraction: 0 }]);
     expect(merged.map((b) => [b.label, b.fraction])).toEqual([['a', 0.9], ['b', 0], ['c', 0]]);
+  });
+});
+
+describe('unlearningBars', () => {
+  const view = (bars: ReturnType<typeof unlearningBars>) => bars.map((b) => [b.label, b.fraction, b.note]);
+
+  it('fills the phases before the current one and shows training steps', () => {
+    expect(view(unlearningBars({ phase: 'training', step: 3, total: 12, loss: 2.5, etaSeconds: 4.2 }, 'training'))).toEqual([
+      ['relabel', 1, undefined],
+      ['training', 0.25, '3 / 12 steps · loss 2.500 · about 5 s left'],
+      ['calibrating', 0, undefined],
+      ['evaluating', 0, undefined],
+    ]);
+  });
+
+  it('is empty while queued, indeterminate in a phase without steps, full when done', () => {
+    expect(unlearningBars({}, 'queued').map((b) => b.fraction)).toEqual([0, 0, 0, 0]);
+    expect(view(unlearningBars({ phase: 'calibrating', message: 'features' }, 'calibrating'))[2]).toEqual(['calibrating', undefined, 'features']);
+    expect(view(unlearningBars({ phase: 'done', step: 2, total: 2, loss: 0.5, etaSeconds: 0 }, 'active'))).toEqual([
+      ['relabel', 1, undefined],
+      ['training', 1, '2 / 2 steps · loss 0.5000'],
+      ['calibrating', 1, undefined],
+      ['evaluating', 1, undefined],
+    ]);
+  });
+
+  it('keeps the last numbers of a failed request in one bar', () => {
+    expect(view(unlearningBars({ phase: 'failed', step: 1, total: 4, message: 'boom' }, 'failed'))).toEqual([['failed', 0.25, '1 / 4 · boom']]);
   });
 });

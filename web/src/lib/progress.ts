@@ -50,3 +50,45 @@ export function mergeBars(prev: ProgressBar[], next: ProgressBar[]): ProgressBar
   }
   return out;
 }
+
+/** The phases of an unlearning job, in order (src/unlearning/pipeline.ts). */
+export const UNLEARNING_PHASES = ['relabel', 'training', 'calibrating', 'evaluating'] as const;
+
+interface JobProgress {
+  phase?: string;
+  step?: number;
+  total?: number;
+  loss?: number;
+  etaSeconds?: number;
+  attempt?: number;
+  message?: string;
+}
+
+/**
+ * One bar per job phase from a request's stored progress: phases before the current one are
+ * full, the current one shows its step / total (or is indeterminate), later ones are empty; a
+ * finished job (`done`) is full everywhere. Failed or revoked requests keep their last numbers
+ * in one bar, since the stored record no longer says which phase stopped.
+ */
+export function unlearningBars(p: JobProgress | null | undefined, status: string): ProgressBar[] {
+  const phase = p?.phase ?? '';
+  if (phase === 'failed' || phase === 'revoked' || status === 'failed' || status === 'revoked') {
+    return toProgressBars({ ...p, phase: phase || status }, status);
+  }
+  const done = phase === 'done' || status === 'active';
+  const current = UNLEARNING_PHASES.indexOf(phase as (typeof UNLEARNING_PHASES)[number]);
+  const steps = p?.step !== undefined && p.total ? `${p.step} / ${p.total}` : undefined;
+  return UNLEARNING_PHASES.map((name, i) => {
+    const notes: string[] = [];
+    if (name === 'training' && (done || i <= current) && steps) notes.push(`${steps} steps`);
+    if (name === 'training' && p?.loss !== undefined && (done || i === current)) notes.push(`loss ${p.loss.toPrecision(4)}`);
+    if (!done && i === current && p?.etaSeconds) notes.push(`about ${Math.ceil(p.etaSeconds)} s left`);
+    if (!done && i === current && p?.message) notes.push(p.message);
+    if (!done && i === 0 && current < 0 && phase === 'retry') notes.push(`retry${p?.attempt ? ` (attempt ${p.attempt})` : ''}${p?.message ? `: ${p.message}` : ''}`);
+    let fraction: number | undefined;
+    if (done || i < current) fraction = 1;
+    else if (i > current) fraction = 0;
+    else fraction = name === 'training' && p?.step !== undefined && p.total ? clamp(p.step / p.total) : undefined;
+    return { label: name, fraction, ...(notes.length ? { note: notes.join(' · ') } : {}) };
+  });
+}

@@ -1,12 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import type { RoutingDecision } from '../api/types.js';
+import type { PlanEntry, RoutingDecision } from '../api/types.js';
 import { bucketRouting } from './routing-stats.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const decision = (minute: number, entries: RoutingDecision['plan']['entries']): RoutingDecision => ({
+type Entry = Pick<PlanEntry, 'adapterId' | 'strength'> & Partial<PlanEntry>;
+const entry = (e: Entry): PlanEntry => ({ name: e.adapterId, version: 1, kind: 'unlearning', applied: e.strength > 0, reason: e.strength > 0 ? 'gate' : 'gate-closed', scores: {}, ...e });
+const decision = (minute: number, entries: Entry[], at: string = new Date(T0 + minute * 60_000).toISOString()): RoutingDecision => ({
   id: `d${minute}`,
-  at: new Date(T0 + minute * 60_000).toISOString(),
-  plan: { entries },
+  requestId: `r${minute}`,
+  promptIndex: 0,
+  apiKeyId: null,
+  keyId: null,
+  model: 'tiny',
+  mode: 'auto',
+  plan: { mode: 'auto', entries: entries.map(entry) },
+  adapterIds: entries.map((e) => e.adapterId),
+  registryVersion: 1,
+  policy: 'o3-hard',
+  latencyMs: 1,
+  promptTokens: 1,
+  completionTokens: 1,
+  createdAt: at,
 });
 
 describe('bucketRouting', () => {
@@ -32,6 +46,6 @@ describe('bucketRouting', () => {
 
   it('is empty when the adapter never appears, and ignores decisions without a time', () => {
     expect(bucketRouting([decision(0, [{ adapterId: 'b', strength: 1 }])], 'a')).toEqual([]);
-    expect(bucketRouting([{ id: 'x', plan: { entries: [{ adapterId: 'a', strength: 1 }] } }], 'a')).toEqual([]);
+    expect(bucketRouting([decision(0, [{ adapterId: 'a', strength: 1 }], '')], 'a')).toEqual([]);
   });
 });

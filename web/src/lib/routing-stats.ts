@@ -14,7 +14,7 @@ export interface RoutingBucket {
 }
 
 export function decisionTime(d: RoutingDecision): number {
-  return Date.parse(String(d.at ?? d.createdAt ?? ''));
+  return Date.parse(d.createdAt);
 }
 
 /**
@@ -26,10 +26,10 @@ export function bucketRouting(decisions: RoutingDecision[], adapterId: string, n
   for (const d of decisions) {
     const t = decisionTime(d);
     if (!Number.isFinite(t)) continue;
-    for (const e of d.plan?.entries ?? []) {
+    for (const e of d.plan.entries) {
       if (e.adapterId !== adapterId) continue;
       const strength = Number.isFinite(e.strength) ? e.strength : 0;
-      hits.push({ t, strength, applied: (e.applied ?? strength > 0) && strength > 0 });
+      hits.push({ t, strength, applied: e.applied && strength > 0 });
     }
   }
   if (hits.length === 0) return [];

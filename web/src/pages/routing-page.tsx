@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { listRoutingDecisions } from '../api/endpoints.js';
 import type { RoutingDecision } from '../api/types.js';
-import { JsonBlock, LoadView } from '../components/load-view.js';
+import { Facts, LoadView } from '../components/load-view.js';
 import { PlanTable } from '../components/plan-table.js';
 import { formatTime, localInputToIso } from '../lib/format.js';
 import { useLoad } from '../lib/use-load.js';
@@ -20,7 +20,7 @@ export function RoutingPage() {
   const empty: Search = { adapterId: '', keyId: '', from: '', to: '' };
   const [draft, setDraft] = useState<Search>(empty);
   const [search, setSearch] = useState<Search>(empty);
-  const [cursors, setCursors] = useState<(string | number | undefined)[]>([undefined]);
+  const [cursors, setCursors] = useState<(number | undefined)[]>([undefined]);
   const cursor = cursors[cursors.length - 1];
   const [load] = useLoad(
     (s) =>
@@ -70,6 +70,9 @@ export function RoutingPage() {
             </p>
           ) : (
             <>
+              <p role="status" data-testid="decisions-count">
+                {page.total} decision{page.total === 1 ? '' : 's'} match; showing {page.offset + 1}–{page.offset + page.items.length}.
+              </p>
               <ul class="decisions" data-testid="decisions">
                 {page.items.map((d) => (
                   <Decision key={d.id} d={d} />
@@ -79,7 +82,7 @@ export function RoutingPage() {
                 <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
                   Previous page
                 </button>
-                <button type="button" disabled={page.nextCursor === null || page.nextCursor === undefined} onClick={() => setCursors([...cursors, page.nextCursor ?? undefined])}>
+                <button type="button" disabled={page.nextCursor === null} onClick={() => setCursors([...cursors, page.nextCursor ?? undefined])}>
                   Next page
                 </button>
               </nav>
@@ -92,22 +95,24 @@ export function RoutingPage() {
 }
 
 function Decision({ d }: { d: RoutingDecision }) {
-  const applied = (d.plan?.entries ?? []).filter((e) => e.applied ?? e.strength > 0).length;
-  const key = d.keyId ?? d.actor ?? '—';
+  const applied = d.plan.entries.filter((e) => e.applied).length;
   return (
-    <li>
+    <li data-id={d.id}>
       <details>
         <summary>
-          {formatTime(String(d.at ?? d.createdAt ?? ''))} · key {key} · {applied} adapter{applied === 1 ? '' : 's'} applied
-          {d.plan?.mode ? ` · ${d.plan.mode}` : ''}
+          {formatTime(d.createdAt)} · key {d.keyId ?? '—'} · {d.model} · {applied} adapter{applied === 1 ? '' : 's'} applied · {d.mode}
         </summary>
-        <PlanTable plan={d.plan ?? { entries: [] }} caption={`Plan of decision ${d.id}`} />
-        {d.scores && Object.keys(d.scores).length > 0 && (
-          <>
-            <h3>Detector scores</h3>
-            <JsonBlock value={d.scores} label={`Detector scores of decision ${d.id}`} />
-          </>
-        )}
+        <Facts
+          items={[
+            ['Decision', <code>{d.id}</code>],
+            ['Request', `${d.requestId} (prompt ${d.promptIndex})`],
+            ['Gate policy', d.policy],
+            ['Registry version', String(d.registryVersion)],
+            ['Tokens', `${d.promptTokens} prompt, ${d.completionTokens} completion`],
+            ['Latency', `${d.latencyMs.toFixed(1)} ms`],
+          ]}
+        />
+        <PlanTable plan={d.plan} caption={`Plan of decision ${d.id}`} />
       </details>
     </li>
   );

@@ -1,17 +1,15 @@
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { describeError } from '../api/client.js';
 import { getUnlearning, unlearningEventsPath } from '../api/endpoints.js';
 import { followEvents } from '../api/sse.js';
-import type { UnlearningRequest } from '../api/types.js';
+import { FINAL_UNLEARNING_STATUSES, type UnlearningRequest } from '../api/types.js';
 import { Facts, JsonBlock, LoadView } from '../components/load-view.js';
 import { ProgressBars } from '../components/progress-bars.js';
 import { formatNumber, formatTime } from '../lib/format.js';
-import { mergeBars, toProgressBars, type ProgressBar } from '../lib/progress.js';
+import { unlearningBars } from '../lib/progress.js';
 import { href } from '../lib/router.js';
 import { useLoad } from '../lib/use-load.js';
-
-const PROGRESS_FIELDS = ['phase', 'stage', 'step', 'total', 'fraction', 'percent'];
-const FINAL = new Set(['succeeded', 'completed', 'done', 'failed', 'cancelled', 'revoked']);
 
 /** One unlearning request with live progress (SSE over fetch) and its metrics. */
 export function UnlearningDetailPage({ id }: { id: string }) {
@@ -29,13 +27,16 @@ export function UnlearningDetailPage({ id }: { id: string }) {
   );
 }
 
+const isRequest = (d: unknown): d is UnlearningRequest =>
+  !!d && typeof d === 'object' && typeof (d as UnlearningRequest).id === 'string' && typeof (d as UnlearningRequest).status === 'string' && 'progress' in d;
+
 function RequestView({ initial }: { initial: UnlearningRequest }) {
   const [req, setReq] = useState(initial);
-  const [bars, setBars] = useState<ProgressBar[]>(() => toProgressBars(initial.progress));
-  const [live, setLive] = useState<'connecting' | 'live' | 'ended' | 'unavailable' | string>('connecting');
+  const [live, setLive] = useState<'connecting' | 'live' | 'ended' | string>('connecting');
+  const [updates, setUpdates] = useState(0);
 
   useEffect(() => {
-    if (FINAL.has(initial.status)) {
+    if (FINAL_UNLEARNING_STATUSES.includes(initial.status)) {
       setLive('ended');
       return;
     }
@@ -43,20 +44,20 @@ function RequestView({ initial }: { initial: UnlearningRequest }) {
     followEvents(
       unlearningEventsPath(initial.id),
       (e) => {
-        setLive('live');
         let data: unknown;
         try {
           data = JSON.parse(e.data);
         } catch {
           return;
         }
-        if (!data || typeof data !== 'object') return;
-        const d = data as Record<string, unknown>;
-        // An event may carry the whole request, or only progress / status / metrics.
-        setReq((r) => ({ ...r, ...(typeof d.status === 'string' ? { status: d.status } : {}), ...(d.metrics && typeof d.metrics === 'object' ? { metrics: d.metrics as Record<string, unknown> } : {}) }));
-        // Progress is `d.progress`, or `d` itself when it reads like a job progress update.
-        const progress = 'progress' in d ? d.progress : PROGRESS_FIELDS.some((k) => k in d) ? d : undefined;
-        if (progress !== undefined) setBars((b) => mergeBars(b, toProgressBars(progress, e.event === 'message' ? 'progress' : e.event)));
+        // `progress` carries the whole request; `end` only { id, status }.
+        if (e.event === 'progress' && isRequest(data)) {
+          setLive('live');
+          setReq(data);
+          setUpdates((n) => n + 1);
+        } else if (e.event === 'end' && data && typeof (data as { status?: unknown }).status === 'string') {
+          setReq((r) => ({ ...r, status: (data as { status: string }).status }));
+        }
       },
       ctl.signal,
     ).then(
@@ -66,26 +67,41 @@ function RequestView({ initial }: { initial: UnlearningRequest }) {
     return () => ctl.abort();
   }, [initial.id, initial.status]);
 
-  const metrics = req.metrics && typeof req.metrics === 'object' ? Object.entries(req.metrics) : [];
-  const skip = new Set(['id', 'status', 'progress', 'metrics', 'createdAt', 'updatedAt']);
+  const metrics = req.metrics ? Object.entries(req.metrics) : [];
   return (
     <>
       <Facts
         items={[
+          ['Name', req.name],
           ['Id', <code>{req.id}</code>],
           ['Status', <span class={`badge status-${req.status}`} data-testid="request-status">{req.status}</span>],
+          ['Relabel', req.replacement !== null ? `${req.relabel} → ${req.replacement}` : req.relabel],
+          ['Items', `${req.itemCount} (${req.itemsStored ? 'raw items stored' : 'raw items deleted, sha256 kept'})`],
+          ['Items sha256', <code class="hash">{req.itemsSha256}</code>],
+          ['Options', Object.entries(req.options).map(([k, v]) => `${k} ${String(v)}`).join(', ') || 'defaults'],
+          ['Adapter', req.adapterId ? <a href={href('adapters', req.adapterId)} data-testid="request-adapter">{req.adapterId}</a> : 'not yet'],
+          ['Detector', req.detectorId ? <code>{req.detectorId}</code> : 'not yet'],
+          ['Submitted by', req.actor],
+          ['Attempts', String(req.attempts)],
+          ...(req.error ? [['Error', <span class="error">{req.error}</span>] as [string, ComponentChildren]] : []),
           ['Created', formatTime(req.createdAt)],
           ['Updated', formatTime(req.updatedAt)],
-          ...Object.entries(req)
-            .filter(([k, v]) => !skip.has(k) && (typeof v === 'string' || typeof v === 'number'))
-            .map(([k, v]): [string, string] => [k, String(v)]),
+          ['Finished', formatTime(req.finishedAt)],
         ]}
       />
       <h2>Progress</h2>
       <p class="muted" role="status" data-testid="live-state">
-        {live === 'live' ? 'Live updates on.' : live === 'connecting' ? 'Connecting to live updates…' : live === 'ended' ? 'Not running: no live updates.' : `Live updates ${live}`}
+        {live === 'live'
+          ? `Live updates on (${updates} received).`
+          : live === 'connecting'
+            ? 'Connecting to live updates…'
+            : live === 'ended'
+              ? updates
+                ? `Live updates ended: the job is ${req.status} (${updates} received).`
+                : `Not running (${req.status}): no live updates.`
+              : `Live updates ${live}`}
       </p>
-      <ProgressBars bars={bars} idPrefix="req-progress" />
+      <ProgressBars bars={unlearningBars(req.progress, req.status)} idPrefix="req-progress" />
       <h2>Metrics</h2>
       {metrics.length === 0 ? (
         <p class="empty">No metrics yet.</p>
@@ -101,12 +117,6 @@ function RequestView({ initial }: { initial: UnlearningRequest }) {
             ))}
           </tbody>
         </table>
-      )}
-      {Object.entries(req).some(([k, v]) => !skip.has(k) && typeof v === 'object' && v !== null) && (
-        <details>
-          <summary>All fields</summary>
-          <JsonBlock value={req} label="The request as JSON" />
-        </details>
       )}
     </>
   );
