@@ -17,6 +17,18 @@ export interface LoraModuleApply {
 }
 
 /**
+ * Per-row LoRA of one linear module (BGMV/Punica style): each batch row carries its own factors,
+ * so a row pays its own plan's rank, not the sum over the batch. Row i adds B_i·(A_i·x_i), in
+ * PEFT's layout; strengths and α/r are folded into B, rows without adapters hold zeros.
+ */
+export interface LoraRowApply {
+  /** Each row's stacked A, zero-padded to the batch's largest row rank: [batch, r, dIn]. */
+  a: tf.Tensor3D;
+  /** Each row's stacked, scaled B: [batch, dOut, r]. */
+  b: tf.Tensor3D;
+}
+
+/**
  * LoRA as the forward pass consumes it: stacked low-rank terms per module and/or merged weights
  * (W + ΔW, fast layout [dIn, dOut]) that replace the base weight of a module. Both may be present
  * (a merged hot plan plus per-row extras). Keys are HF module names without `.weight`.
@@ -24,6 +36,8 @@ export interface LoraModuleApply {
 export interface LoraApplication {
   modules: Map<string, LoraModuleApply>;
   weightOverrides: Map<string, tf.Tensor2D>;
+  /** Per-row factors (lora-rows.ts), added on top of the above; absent or empty: none. */
+  rowModules?: Map<string, LoraRowApply>;
   /** Frees the tensors this application owns (never trainable variables it borrows). */
   dispose(): void;
 }

@@ -207,6 +207,7 @@ export class InferenceEngine {
   /**
    * The batch's LoRA: a plan shared by every row (the common case: one task adapter, or gates at
    * 0/1) is stacked once and kept (owned false); per-row plans are stacked for this batch only.
+   * (A per-row BGMV path was measured slower than stacking on WASM: docs/benchmarks.md.)
    */
   private applicationFor(rows: ReadonlyArray<{ plan: EngineRow['plan'] }>, plans: PlanEntry[][]): { lora?: LoraApplication; owned: boolean } {
     if (!plans.some((p) => p.length > 0)) return { owned: false };
