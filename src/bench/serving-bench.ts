@@ -50,7 +50,11 @@ export interface ServingBenchOptions {
   quick: boolean;
   modelDir: string;
   log?: (line: string) => void;
+  /** Run only these parts (profiling; numbers of skipped parts are NaN). Default: all. */
+  only?: ReadonlyArray<BenchPart>;
 }
+
+export type BenchPart = 'ways' | 'loads' | 'throughput' | 'memory' | 'healthz';
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -61,9 +65,10 @@ const mb = (b: number) => round(b / 2 ** 20, 1);
 
 export async function runServingBench(o: ServingBenchOptions): Promise<{ result: ServingBenchResult; ways: Record<'base' | 'static' | 'routed', WayStats>; notes: string[] }> {
   const log = o.log ?? (() => undefined);
+  const runs = (part: BenchPart) => !o.only || o.only.includes(part);
   const sizes = o.quick
-    ? { requests: 12, maxTokens: 8, throughputRequests: 24, memoryRequests: 200, coldLoads: 5, trainSeconds: 20 }
-    : { requests: 90, maxTokens: 16, throughputRequests: 320, memoryRequests: 10_000, coldLoads: 20, trainSeconds: 90 };
+    ? { requests: 12, maxTokens: 8, throughputRequests: 24, throughputRounds: 1, memoryRequests: 200, coldLoads: 5, trainSeconds: 20 }
+    : { requests: 90, maxTokens: 16, throughputRequests: 320, throughputRounds: 3, memoryRequests: 10_000, coldLoads: 20, trainSeconds: 90 };
   const dataDir = mkdtempSync(join(tmpdir(), 'lethe-bench-serving-'));
   const adminKey = generateApiKey().secret;
   const config = loadConfig({
@@ -117,7 +122,7 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
     const lat = { base: [] as number[], static: [] as number[], routed: [] as number[] };
     const tok = { base: 0, static: 0, routed: 0 };
     // Interleaved, so drift in machine load hits the three ways alike.
-    for (const [i, r] of requests.entries()) {
+    for (const [i, r] of (runs('ways') ? requests : []).entries()) {
       let t = performance.now();
       const nBase = await submit({ prompt: tokensOf[i], plan: [], options });
       tok.base += nBase;
@@ -156,7 +161,7 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
     await store.refresh();
     const cold: number[] = [];
     const warmLoads: number[] = [];
-    for (const a of fresh) {
+    for (const a of runs('loads') ? fresh : []) {
       let t = performance.now();
       const lease = await store.cache.acquire(a.id, a.version); // Postgres read + sha256 check
       const lora = importPeftAdapter({ peft_type: 'LORA', r: a.rank, lora_alpha: a.alpha, target_modules: a.targetModules }, lease.value.weights, model);
@@ -171,30 +176,40 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
     // --- throughput by registered adapters ----------------------------------------------------
     const throughput: Record<string, number> = {};
     let registered = fresh;
+    const round_ = (x: number) => round(x, 1);
     // JIT and kernel warm-up at batch size 8 before the first measured run.
     await Promise.all(Array.from({ length: 32 }, (_, i) => submit({ prompt: tokensOf[i % tokensOf.length], plan: [], options })));
-    for (const n of [1, 10, 100, 1000]) {
-      if (registered.length < n) registered = registered.concat(await registerManyAdapters(app, registered.length, n));
+    const counts = runs('throughput') ? [1, 10, 100, 1000] : [];
+    if (counts.length > 0) {
+      registered = registered.concat(await registerManyAdapters(app, registered.length, 1000));
       await store.refresh();
-      const pool = registered.slice(0, n);
       // Steady state, S-LoRA's setting: every registered adapter resident (replica cache + worker tensors).
-      for (const a of pool) (await store.cache.acquire(a.id, a.version)).release();
-      await Promise.all(pool.map((a) => submit({ prompt: tokensOf[0], plan: [{ id: a.id, version: a.version, strength: 1 }], options: { ...options, maxTokens: 1 } })));
-      const t = performance.now();
-      let tokens = 0;
-      await Promise.all(
-        Array.from({ length: 16 }, async (_, w) => {
-          for (let i = w; i < sizes.throughputRequests; i += 16) {
-            const a = pool[i % n];
-            // Not `tokens += await …`: that reads `tokens` before the await and loses concurrent updates.
-            const got = await submit({ prompt: tokensOf[i % tokensOf.length], plan: [{ id: a.id, version: a.version, strength: 1 }], options });
-            tokens += got;
-          }
-        }),
-      );
-      throughput[String(n)] = round((tokens / (performance.now() - t)) * 1000, 1);
-      log(`throughput with ${n} adapters: ${throughput[String(n)]} tokens/s`);
+      for (const a of registered) (await store.cache.acquire(a.id, a.version)).release();
+      await Promise.all(registered.map((a) => submit({ prompt: tokensOf[0], plan: [{ id: a.id, version: a.version, strength: 1 }], options: { ...options, maxTokens: 1 } })));
     }
+    // Rounds over the counts, median per count: load drift on a shared machine hits every count alike.
+    const perCount: Record<string, number[]> = {};
+    for (let round = 0; round < sizes.throughputRounds; round++) {
+      for (const n of counts) {
+        const pool = registered.slice(0, n);
+        const t = performance.now();
+        let tokens = 0;
+        await Promise.all(
+          Array.from({ length: 16 }, async (_, w) => {
+            for (let i = w; i < sizes.throughputRequests; i += 16) {
+              const a = pool[i % n];
+              // Not `tokens += await …`: that reads `tokens` before the await and loses concurrent updates.
+              const got = await submit({ prompt: tokensOf[i % tokensOf.length], plan: [{ id: a.id, version: a.version, strength: 1 }], options });
+              tokens += got;
+            }
+          }),
+        );
+        (perCount[String(n)] ??= []).push((tokens / (performance.now() - t)) * 1000);
+        log(`throughput with ${n} adapters, round ${round + 1}: ${round_(perCount[String(n)].at(-1)!)} tokens/s`);
+      }
+    }
+    for (const n of counts) throughput[String(n)] = round_(quantile(perCount[String(n)], 0.5));
+    if (counts.length > 0) notes.push(`throughput: median of ${sizes.throughputRounds} interleaved rounds of ${sizes.throughputRequests} requests per count`);
 
     // --- memory over many routed requests -------------------------------------------------------
     const mem0 = (await host.memory())[0];
@@ -202,7 +217,7 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
     let done = 0;
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
-        for (let i = w; i < sizes.memoryRequests; i += 8) {
+        for (let i = w; i < (runs('memory') ? sizes.memoryRequests : 0); i += 8) {
           const r = requests[i % requests.length];
           const p = await completions.prepare({ model: host.modelId, prompt: r.prompt, max_tokens: 2, temperature: 0 }, principal, undefined);
           await completions.run(p, new AbortController().signal);
@@ -215,7 +230,7 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
     const rss1 = process.memoryUsage().rss;
 
     // --- /healthz while an unlearning job trains --------------------------------------------------
-    const healthz = await healthzDuringTraining(started.url!, adminKey, world.forgetGroups[0].slice(0, 20), sizes.trainSeconds, notes);
+    const healthz = !runs('healthz') ? NaN : await healthzDuringTraining(started.url!, adminKey, world.forgetGroups[0].slice(0, 20), sizes.trainSeconds, notes);
 
     const result: ServingBenchResult = {
       overhead: round((ways.routed.p50Ms - ways.base.p50Ms) / ways.base.p50Ms),
@@ -299,9 +314,16 @@ if (isEntry) {
       'model-dir': { type: 'string', default: 'models/demo' },
       out: { type: 'string', default: 'bench-results/serving.json' },
       docs: { type: 'string', default: 'docs/benchmarks.md' },
+      only: { type: 'string' },
     },
   });
-  const { result, ways, notes } = await runServingBench({ quick: args.quick!, modelDir: resolve(args['model-dir']!), log: (l) => console.log(l) });
+  const only = args.only?.split(',') as BenchPart[] | undefined;
+  const { result, ways, notes } = await runServingBench({ quick: args.quick!, modelDir: resolve(args['model-dir']!), log: (l) => console.log(l), only });
+  if (only) {
+    // A partial run (profiling) prints its numbers and writes nothing.
+    console.log(JSON.stringify({ result, ways, notes }, null, 2));
+    process.exit(0);
+  }
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(args.out!, `${JSON.stringify(result, null, 2)}\n`);
   writeDocsSection(args.docs!, 'serving', `## Serving (issue 5)\n\n${servingMarkdown(result, ways, notes, args.quick!)}\n`);
