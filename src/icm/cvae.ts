@@ -23,6 +23,14 @@ export interface CvaeConfig {
   leak: number;
   /** BatchNorm running-statistics momentum (PyTorch convention: new = (1-m)·old + m·batch). */
   bnMomentum: number;
+  /**
+   * Rank k of the low-rank output head (0 or absent: none): the decoder adds
+   * MLP([z, cond]) [batch, k] · basis [k, inputLength] to the convolutional output, so that it can
+   * produce task-specific values without local structure. The basis is stored as float16.
+   */
+  basisRank?: number;
+  /** Hidden width of the head's MLP. */
+  basisHidden?: number;
 }
 
 export interface CvaeLosses {
@@ -83,6 +91,15 @@ export function cvaeTensorShapes(config: CvaeConfig): { trainable: Map<string, n
   }
   trainable.set('unpatch.w', [pc, config.patch]);
   trainable.set('unpatch.b', [1]);
+  const k = config.basisRank ?? 0;
+  if (k > 0) {
+    const hidden = config.basisHidden ?? 64;
+    trainable.set('head1.w', [latentDim + cond, hidden]);
+    trainable.set('head1.b', [hidden]);
+    trainable.set('head2.w', [hidden, k]);
+    trainable.set('head2.b', [k]);
+    trainable.set('basis.w', [k, config.inputLength]);
+  }
   return { trainable, running };
 }
 
@@ -100,6 +117,7 @@ function validateConfig(c: CvaeConfig): void {
     throw new Error(`inputLength ${c.inputLength} is not a multiple of patch·2^levels = ${unit}`);
   }
   if (c.latentDim < 1 || c.condDim < 1 || c.condProjDim < 0) throw new Error('latentDim and condDim must be ≥ 1');
+  if ((c.basisRank ?? 0) < 0 || (c.basisRank && (c.basisHidden ?? 64) < 1)) throw new Error('basisRank must be ≥ 0 and basisHidden ≥ 1');
 }
 
 /**
@@ -202,7 +220,35 @@ export class Cvae {
       h = conv1dUp(h, this.p(`dec${j}.w`));
       h = tf.leakyRelu(this.batchNorm(h, `dec${j}.bn`, training), this.config.leak);
     }
-    return patchUp(h, this.p('unpatch.w'), this.p('unpatch.b')); // [batch, inputLength]
+    const conv = patchUp(h, this.p('unpatch.w'), this.p('unpatch.b')); // [batch, inputLength]
+    if (!this.config.basisRank) return conv;
+    const hidden = tf.leakyRelu(tf.add(linear(joint, this.p('head1.w')), this.p('head1.b')), this.config.leak);
+    const coeffs = tf.add(linear(hidden, this.p('head2.w')), this.p('head2.b')); // [batch, k]
+    // + [batch, k]·[k, inputLength] as a broadcast multiply and a sum over k, not a matMul: on the
+    // WASM backend a training step with the basis as a matMul operand corrupts the heap at real
+    // size ("memory access out of bounds" in a later free; cpu backend fine, same ops alone fine).
+    const k = this.config.basisRank;
+    const basis = tf.reshape(this.p('basis.w'), [1, k, this.config.inputLength]);
+    return tf.add(conv, tf.sum(tf.mul(tf.reshape(coeffs, [batch, k, 1]), basis), 1));
+  }
+
+  /** Replaces the output basis (k rows of inputLength values), e.g. with principal directions. */
+  setBasis(rows: Float32Array[]): void {
+    const k = this.config.basisRank ?? 0;
+    if (rows.length !== k || rows.some((r) => r.length !== this.config.inputLength)) {
+      throw new Error(`basis needs ${k} rows of ${this.config.inputLength} values`);
+    }
+    const flat = new Float32Array(k * this.config.inputLength);
+    rows.forEach((r, i) => flat.set(r, i * this.config.inputLength));
+    tf.tidy(() => this.p<tf.Variable>('basis.w').assign(tf.tensor2d(flat, [k, this.config.inputLength])));
+  }
+
+  /** Rounds the basis to float16 values in place, so that what is stored (F16) is what was used. */
+  roundBasisTo(round: (values: Float32Array) => Float32Array): void {
+    if (!this.config.basisRank) return;
+    const v = this.p<tf.Variable>('basis.w');
+    const data = round(v.dataSync() as Float32Array);
+    tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
   }
 
   /**

@@ -30,8 +30,10 @@ describe('generator serialisation', () => {
     // Same bytes out, same adapters out.
     expect(Buffer.from(serialiseGenerator(back, extra)).equals(Buffer.from(bytes))).toBe(true);
     for (const seed of [1, 2]) expect(back.generateFlat(set.conditions[1], seed)).toEqual(sut.generateFlat(set.conditions[1], seed));
-    // Size: F32 network + F16 centre + header.
-    const payload = cvaeParameterCount(sut.model.config) * 4 + sut.state.centre.length * 2 + sut.state.condMean.length * 4;
+    // Size: F32 network + F16 output basis + F16 centre + header.
+    const basis = (sut.model.config.basisRank ?? 0) * sut.model.config.inputLength;
+    expect(basis).toBeGreaterThan(0);
+    const payload = (cvaeParameterCount(sut.model.config) - basis) * 4 + basis * 2 + sut.state.centre.length * 2 + sut.state.condMean.length * 4;
     expect(bytes.length).toBeGreaterThan(payload);
     expect(bytes.length).toBeLessThan(payload + 16_384);
     sut.dispose();
@@ -44,8 +46,9 @@ describe('generator serialisation', () => {
     const set = toyTaskSet({ tasks: 2, checkpoints: 1, dModel: 8, layers: 1 });
     const sut = await AdapterGenerator.train(set.samples, { epochs: 1 });
     const file = parseSafetensors(serialiseGenerator(sut));
-    const newer = serializeSafetensors(file.tensors, { ...file.metadata, formatVersion: '2' });
-    expect(() => deserialiseGenerator(newer)).toThrow(/version 2 is not supported/);
+    expect(file.tensors.get('cvae.basis.w')?.dtype).toBe('F16');
+    const newer = serializeSafetensors(file.tensors, { ...file.metadata, formatVersion: '3' });
+    expect(() => deserialiseGenerator(newer)).toThrow(/version 3 is not supported/);
     file.tensors.delete('cvae.mu.w');
     expect(() => deserialiseGenerator(serializeSafetensors(file.tensors, file.metadata))).toThrow(/cvae\.mu\.w/);
     sut.dispose();

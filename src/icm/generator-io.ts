@@ -6,17 +6,23 @@ import { AdapterGenerator } from './generator.js';
 
 /** Identifies the file; bump GENERATOR_FORMAT_VERSION on any incompatible change. */
 export const GENERATOR_FORMAT = 'lethe-icm-generator';
-export const GENERATOR_FORMAT_VERSION = 1;
+export const GENERATOR_FORMAT_VERSION = 2;
+/** Version 1 files (no output basis) read unchanged. */
+const READABLE_VERSIONS = [1, 2];
 
 /**
  * Serialises a trained generator to one safetensors file: the CVAE weights and BatchNorm running
  * statistics (F32, `cvae.<name>`), the centre vector (F16: it was rounded to F16 before training, so
- * nothing is lost), the condition mean (F32); architecture, layout, normalisation statistics,
+ * nothing is lost), the CVAE's output basis (F16, likewise rounded), the condition mean (F32);
+ * architecture, layout, normalisation statistics,
  * training history and `extra` (for example the service's version id) in `__metadata__` as JSON.
  */
 export function serialiseGenerator(generator: AdapterGenerator, extra: Record<string, string> = {}): Uint8Array {
   const tensors = new Map<string, SafetensorsTensor>();
-  for (const [name, t] of generator.model.toTensors()) tensors.set(`cvae.${name}`, { shape: t.shape, data: t.data });
+  for (const [name, t] of generator.model.toTensors()) {
+    // The output basis was rounded to F16 at training (AdapterGenerator.train): nothing is lost.
+    tensors.set(`cvae.${name}`, { shape: t.shape, data: t.data, ...(name === 'basis.w' ? { dtype: 'F16' as const } : {}) });
+  }
   const { state } = generator;
   tensors.set('centre', { shape: [state.centre.length], data: state.centre, dtype: 'F16' });
   tensors.set('condMean', { shape: [state.condMean.length], data: state.condMean });
@@ -42,7 +48,7 @@ export function deserialiseGenerator(bytes: Uint8Array): { generator: AdapterGen
   const meta = file.metadata;
   if (meta.format !== GENERATOR_FORMAT) throw new Error(`not a Lethe ICM generator (format "${meta.format ?? ''}")`);
   const version = Number(meta.formatVersion);
-  if (version !== GENERATOR_FORMAT_VERSION) {
+  if (!READABLE_VERSIONS.includes(version)) {
     throw new Error(`generator format version ${meta.formatVersion} is not supported (this build reads ${GENERATOR_FORMAT_VERSION})`);
   }
   const config = JSON.parse(meta.config) as CvaeConfig;

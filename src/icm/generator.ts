@@ -4,6 +4,7 @@ import type { LoraAdapter } from '../engine/lora-types.js';
 import { Cvae, type CvaeConfig } from './cvae.js';
 import { trainCvae, type CvaeProgress } from './cvae-train.js';
 import { assertSameLayout, flatLayoutOf, flattenAdapter, padTo, pooledTensorStats, unflattenAdapter, type FlatLayout, type TensorStats } from './flatten.js';
+import { scaledPrincipalBasis } from './pca.js';
 import { SeededRandom } from './random.js';
 
 /** One training example: a task adapter (one checkpoint) and its task's condition vector. */
@@ -24,6 +25,9 @@ export interface ArchitectureOptions {
   latentDim?: number;
   condProjDim?: number;
   klWeight?: number;
+  /** Rank of the low-rank output head (0: none; default 8); see CvaeConfig.basisRank. */
+  basisRank?: number;
+  basisHidden?: number;
 }
 
 export interface TrainGeneratorOptions {
@@ -72,6 +76,8 @@ export function planCvaeConfig(flatLength: number, condDim: number, o: Architect
     klWeight: o.klWeight ?? 0.005,
     leak: 0.2,
     bnMomentum: 0.1,
+    basisRank: o.basisRank ?? 8,
+    basisHidden: o.basisHidden ?? 64,
   };
 }
 
@@ -112,6 +118,8 @@ export class AdapterGenerator {
 
     const model = Cvae.create(config, seed);
     try {
+      // The output basis starts as the residuals' principal directions (trainable afterwards).
+      if (config.basisRank) model.setBasis(scaledPrincipalBasis(residuals, config.basisRank));
       const history = await trainCvae(
         model,
         { x: residuals, cond },
@@ -124,6 +132,7 @@ export class AdapterGenerator {
           signal: options.signal,
         },
       );
+      model.roundBasisTo(roundToF16); // stored as F16: generate with exactly what is stored
       const state = { layout, stats, centre, residualScale, condMean, condScale, history, samples: samples.length, seed };
       return new AdapterGenerator(model, state);
     } catch (error) {
