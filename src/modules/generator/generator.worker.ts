@@ -95,7 +95,7 @@ serveWorkerTask<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProg
       const { model, tokenizer } = await loadTaskModel(input.modelDir);
       condition = taskCondition(model, tokenizer, input.examples ?? []);
       config = model.config;
-      tf.dispose([...model.params.values()]);
+      model.dispose();
     }
     const adapter = generator.generate(condition, input.seed);
     try {

@@ -78,6 +78,6 @@ serveWorkerTask<TaskTrainingWorkerInput, TaskTrainingWorkerOutput, TaskTrainingW
   } finally {
     disposeAdapter(r.adapter);
     for (const c of r.checkpoints) disposeAdapter(c.adapter);
-    tf.dispose([...model.params.values()]);
+    model.dispose();
   }
 });

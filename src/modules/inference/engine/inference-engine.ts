@@ -297,7 +297,7 @@ export class InferenceEngine {
     this.stacked.clear();
     this.evictAdapters([...this.adapters.keys()]);
     this.factors.dispose();
-    tf.dispose([...this.model.params.values()]);
+    this.model.dispose();
   }
 }
 
