@@ -47,7 +47,7 @@ export function UnlearningPage() {
           </select>
         </div>
         <div>
-          <label for="u-name">Name</label>
+          <label for="u-name">Name (exact)</label>
           <input id="u-name" value={draft.name} onInput={set('name')} />
         </div>
         <button type="submit">Apply filters</button>
