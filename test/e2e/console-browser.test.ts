@@ -234,6 +234,7 @@ describe('admin console in headless Chromium', () => {
     expect(await row.getByRole('link').textContent()).toBe(REQUEST_NAME);
     expect(await row.locator('.badge').textContent()).toMatch(/^(queued|training)$/);
     expect((await row.locator('td').nth(3).textContent())?.trim()).toBe(String(TINY_FORGET.length));
+    expect(await row.getByTestId('progress-bar').getAttribute('value')).toBe('0');
     await shot('05-unlearning');
     // The status filter goes to the API as ?status=: nothing is active yet.
     await page.getByLabel('Status').selectOption('active');
@@ -275,6 +276,15 @@ describe('admin console in headless Chromium', () => {
     expect(await page.locator('main script, main img').count()).toBe(0);
     expect(await page.getByRole('alert').count()).toBe(0);
     await shot('07-unlearning-live-done');
+
+    // Back in the list: active, full, linked to its adapter.
+    await page.getByRole('link', { name: '← All unlearning requests' }).click();
+    await row.waitFor();
+    expect(await row.locator('.badge').textContent()).toBe('active');
+    expect(await row.getByTestId('progress-bar').getAttribute('value')).toBe('1');
+    expect(await row.locator(`a[href="#/adapters/${final.adapterId}"]`).count()).toBe(1);
+    await row.getByRole('link', { name: REQUEST_NAME }).click();
+    await page.getByTestId('request-adapter').waitFor();
   });
 
   it("shows the new adapter's timeline, lineage and a routing chart from real completions", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeBars, toProgressBars, unlearningBars } from './progress.js';
+import { mergeBars, toProgressBars, unlearningBars, unlearningOverall } from './progress.js';
 
 describe('toProgressBars', () => {
   it('reads fractions, percentages and job progress objects', () => {
@@ -54,5 +54,14 @@ describe('unlearningBars', () => {
 
   it('keeps the last numbers of a failed request in one bar', () => {
     expect(view(unlearningBars({ phase: 'failed', step: 1, total: 4, message: 'boom' }, 'failed'))).toEqual([['failed', 0.25, '1 / 4 · boom']]);
+  });
+});
+
+describe('unlearningOverall', () => {
+  it('averages the phases and names the current one', () => {
+    expect(unlearningOverall({ phase: 'training', step: 2, total: 4 }, 'training')).toEqual({ label: 'training', fraction: (1 + 0.5) / 4, note: '2 / 4 steps' });
+    expect(unlearningOverall({}, 'queued')).toEqual({ label: 'queued', fraction: 0 });
+    expect(unlearningOverall({ phase: 'done', step: 2, total: 2 }, 'active')).toMatchObject({ label: 'done', fraction: 1 });
+    expect(unlearningOverall({ phase: 'failed', message: 'boom' }, 'failed')).toEqual({ label: 'failed', fraction: undefined, note: 'boom' });
   });
 });

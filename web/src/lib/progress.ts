@@ -92,3 +92,13 @@ export function unlearningBars(p: JobProgress | null | undefined, status: string
     return { label: name, fraction, ...(notes.length ? { note: notes.join(' · ') } : {}) };
   });
 }
+
+/** The whole job as one bar (request lists): the mean of the phase bars, labelled by phase. */
+export function unlearningOverall(p: JobProgress | null | undefined, status: string): ProgressBar {
+  const bars = unlearningBars(p, status);
+  if (bars.length === 1) return bars[0]!;
+  const fraction = bars.reduce((s, b) => s + (b.fraction ?? 0), 0) / bars.length;
+  const label = status === 'active' ? 'done' : p?.phase && p.phase !== 'retry' ? p.phase : status;
+  const note = bars.find((b) => b.label === label)?.note;
+  return { label, fraction, ...(note ? { note } : {}) };
+}

@@ -4,7 +4,7 @@ import { UNLEARNING_STATUSES } from '../api/types.js';
 import { LoadView } from '../components/load-view.js';
 import { ProgressBars } from '../components/progress-bars.js';
 import { formatTime } from '../lib/format.js';
-import { toProgressBars } from '../lib/progress.js';
+import { unlearningOverall } from '../lib/progress.js';
 import { href } from '../lib/router.js';
 import { useLoad } from '../lib/use-load.js';
 
@@ -87,7 +87,7 @@ export function UnlearningPage() {
                         <span class={`badge status-${r.status}`}>{r.status}</span>
                       </td>
                       <td>
-                        <ProgressBars bars={toProgressBars(r.progress)} idPrefix={`p-${r.id}`} />
+                        <ProgressBars bars={[unlearningOverall(r.progress, r.status)]} idPrefix={`p-${r.id}`} />
                       </td>
                       <td>{r.itemCount}</td>
                       <td>{r.adapterId ? <a href={href('adapters', r.adapterId)}>adapter</a> : '—'}</td>
