@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { flattenAdapter } from './flatten.js';
 import { AdapterGenerator } from './generator.js';
+import { deserialiseGenerator, serialiseGenerator } from './generator-io.js';
 import type { CvaeProgress } from './cvae-train.js';
 import { AdapterFactory } from './testing/adapter.factory.js';
 import { toyTaskSet, type ToyTaskSet } from './testing/task-checkpoints.factory.js';
@@ -109,6 +110,13 @@ describe('AdapterGenerator at real size (38,912 values per adapter, as in bench:
           expect(own).toBeLessThan(0.25 * spread);
         }
       }
+      // Round trip exact at real size (F16 basis and centre), and within bench:icm's storage budget:
+      // 5 % of 6 tasks × 20 checkpoints of 38,912 F32 values.
+      const bytes = serialiseGenerator(sut);
+      expect(bytes.byteLength).toBeLessThan(0.05 * 6 * 20 * 38_912 * 4);
+      const back = deserialiseGenerator(bytes).generator;
+      expect(back.generateFlat(set.conditions[1], 9)).toEqual(sut.generateFlat(set.conditions[1], 9));
+      back.dispose();
     } finally {
       sut.dispose();
       for (const s of set.samples) AdapterFactory.dispose(s.adapter);
