@@ -256,7 +256,13 @@ describe('admin console in headless Chromium', () => {
     await expect.poll(apiStatus, { timeout: 90_000, interval: 250 }).toMatch(/^(active|failed)$/);
     const final = (await http(app.baseUrl, 'GET', `/v1/unlearning-requests/${id}`, { key: app.adminKey })).body;
     expect(final).toMatchObject({ status: 'active', adapterId: expect.any(String), progress: { phase: 'done' } });
-    await expect.poll(() => status.textContent(), { timeout: 10_000 }).toBe('active');
+    await expect
+      .poll(() => status.textContent(), { timeout: 30_000 }) // a stalled stream is reopened after 15 s of silence
+      .toBe('active')
+      .catch(async (e: Error) => {
+        await shot('07-unlearning-stalled');
+        throw new Error(`${e.message}; the page says: ${await page.getByTestId('live-state').textContent()}`);
+      });
     request = { id, adapterId: final.adapterId };
     await expect.poll(() => page.getByTestId('live-state').textContent()).toMatch(/^Live updates ended: the job is active \(\d+ received\)\.$/);
     const liveState = (await page.getByTestId('live-state').textContent()) ?? '';

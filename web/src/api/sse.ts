@@ -71,3 +71,62 @@ export async function followEvents(path: string, onEvent: (e: SseEvent) => void,
     for (const e of parser.push(value)) onEvent(e);
   }
 }
+
+export interface FollowOptions {
+  signal: AbortSignal;
+  /** Reconnect when no event came for this long (the server sends no heartbeat). */
+  silenceMs: number;
+  /** True once the followed thing is final: no reconnect after that. */
+  done: () => boolean;
+  /** Connection state for the page: connected, or the last error and the retry delay. */
+  onState: (state: { connected: true } | { connected: false; error: unknown; retryMs: number }) => void;
+  /** Failed connections in a row before giving up (default 8). */
+  maxFailures?: number;
+}
+
+/**
+ * `followEvents` that keeps following, as `EventSource` would: a stream that ends, fails or goes
+ * silent before `done()` is reopened (the server re-sends the current state first), with
+ * exponential backoff after failures. Resolves once done or aborted; rejects with the last error
+ * after `maxFailures` failed connections in a row.
+ */
+export async function followLive(path: string, onEvent: (e: SseEvent) => void, o: FollowOptions): Promise<void> {
+  let failures = 0;
+  while (!o.signal.aborted && !o.done()) {
+    const attempt = new AbortController();
+    const stop = () => attempt.abort();
+    o.signal.addEventListener('abort', stop);
+    let timer = setTimeout(stop, o.silenceMs);
+    let error: unknown;
+    try {
+      await followEvents(
+        path,
+        (e) => {
+          clearTimeout(timer);
+          timer = setTimeout(stop, o.silenceMs);
+          failures = 0;
+          o.onState({ connected: true });
+          onEvent(e);
+        },
+        attempt.signal,
+      );
+    } catch (e) {
+      if (!attempt.signal.aborted) error = e; // an abort is ours: silence or the caller
+    } finally {
+      clearTimeout(timer);
+      o.signal.removeEventListener('abort', stop);
+    }
+    if (o.signal.aborted || o.done()) return;
+    let retryMs = 500;
+    if (error !== undefined) {
+      failures++;
+      if (failures >= (o.maxFailures ?? 8)) throw error;
+      retryMs = Math.min(30_000, 500 * 2 ** failures);
+      o.onState({ connected: false, error, retryMs });
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, retryMs);
+      o.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    });
+  }
+}

@@ -2,7 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { describeError } from '../api/client.js';
 import { getUnlearning, unlearningEventsPath } from '../api/endpoints.js';
-import { followEvents } from '../api/sse.js';
+import { followLive } from '../api/sse.js';
 import { FINAL_UNLEARNING_STATUSES, type UnlearningRequest } from '../api/types.js';
 import { Facts, JsonBlock, LoadView } from '../components/load-view.js';
 import { ProgressBars } from '../components/progress-bars.js';
@@ -10,6 +10,9 @@ import { formatNumber, formatTime } from '../lib/format.js';
 import { unlearningBars } from '../lib/progress.js';
 import { href } from '../lib/router.js';
 import { useLoad } from '../lib/use-load.js';
+
+/** Reopen a live stream that sent nothing for this long (the server has no heartbeat). */
+const SILENCE_MS = 15_000;
 
 /** One unlearning request with live progress (SSE over fetch) and its metrics. */
 export function UnlearningDetailPage({ id }: { id: string }) {
@@ -41,7 +44,8 @@ function RequestView({ initial }: { initial: UnlearningRequest }) {
       return;
     }
     const ctl = new AbortController();
-    followEvents(
+    let final = false;
+    followLive(
       unlearningEventsPath(initial.id),
       (e) => {
         let data: unknown;
@@ -52,14 +56,20 @@ function RequestView({ initial }: { initial: UnlearningRequest }) {
         }
         // `progress` carries the whole request; `end` only { id, status }.
         if (e.event === 'progress' && isRequest(data)) {
-          setLive('live');
+          final ||= FINAL_UNLEARNING_STATUSES.includes(data.status);
           setReq(data);
           setUpdates((n) => n + 1);
         } else if (e.event === 'end' && data && typeof (data as { status?: unknown }).status === 'string') {
+          final = true;
           setReq((r) => ({ ...r, status: (data as { status: string }).status }));
         }
       },
-      ctl.signal,
+      {
+        signal: ctl.signal,
+        silenceMs: SILENCE_MS,
+        done: () => final,
+        onState: (s) => setLive(s.connected ? 'live' : `interrupted (${describeError(s.error)}); retrying in ${Math.round(s.retryMs / 1000)} s`),
+      },
     ).then(
       () => !ctl.signal.aborted && setLive('ended'),
       (err: unknown) => !ctl.signal.aborted && setLive(`unavailable: ${describeError(err)}`),
