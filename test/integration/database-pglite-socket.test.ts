@@ -3,11 +3,38 @@
  * PGLiteSocketServer's multiplexing of client connections onto PGlite's single session means for
  * interleaved statements, transactions and advisory locks.
  */
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type OpenDatabase, type TestDatabase } from '../support/database.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Makes a pg client send each Parse message alone, then pause, as a loaded network would. */
+function delayAfterParse(client: pg.Client, ms: number): () => void {
+  const stream = (client as unknown as { connection: { stream: Socket } }).connection.stream;
+  const write = stream.write;
+  let chain = Promise.resolve();
+  const send = (chunk: Buffer) => {
+    chain = chain.then(async () => {
+      write.call(stream, chunk);
+      if (chunk[0] === 0x50) await sleep(ms);
+    });
+  };
+  stream.write = ((chunk: Buffer | string) => {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    // Split a Parse off whatever follows it in the same write.
+    if (buf[0] === 0x50 && buf.length > 5) {
+      const first = 1 + buf.readInt32BE(1);
+      send(buf.subarray(0, first));
+      if (buf.length > first) send(buf.subarray(first));
+    } else send(buf);
+    return true;
+  }) as typeof stream.write;
+  return () => {
+    stream.write = write;
+  };
+}
 
 describe('PGlite behind the socket server', () => {
   let db: TestDatabase;
@@ -50,6 +77,44 @@ describe('PGlite behind the socket server', () => {
       }),
     );
     expect(results).toEqual([0, 0, 0]);
+  });
+
+  it("keeps a connection's Parse..Sync together when its messages arrive in separate packets", async () => {
+    // Under load a client's Parse and its Bind/Execute/Sync can reach the server in separate reads;
+    // another connection's Parse landing in between used to replace the unnamed statement
+    // ("bind message supplies N parameters", wrong rows). See pglite-session-queue.ts.
+    const [slow, ...fast] = clients;
+    const restore = delayAfterParse(slow, 15);
+    try {
+      const slowRun = (async () => {
+        const problems: string[] = [];
+        for (let i = 0; i < 8; i++) {
+          try {
+            const r = await slow.query('SELECT $1::int AS a, $2::text AS b', [i, `slow-${i}`]);
+            if (r.rows[0].a !== i || r.rows[0].b !== `slow-${i}`) problems.push(`wrong row ${JSON.stringify(r.rows[0])}`);
+          } catch (error) {
+            problems.push((error as Error).message);
+          }
+        }
+        return problems;
+      })();
+      const fastRuns = fast.map(async (c, k) => {
+        const problems: string[] = [];
+        for (let i = 0; i < 40; i++) {
+          try {
+            const r = await c.query('SELECT $1::int * 3 AS v', [i + k]);
+            if (r.rows[0].v !== (i + k) * 3) problems.push(`wrong row ${JSON.stringify(r.rows[0])}`);
+          } catch (error) {
+            problems.push((error as Error).message);
+          }
+          await sleep(2);
+        }
+        return problems;
+      });
+      expect(await Promise.all([slowRun, ...fastRuns])).toEqual(clients.map(() => []));
+    } finally {
+      restore();
+    }
   });
 
   it('runs a transaction alone: other connections wait until it ends', async () => {

@@ -6,10 +6,14 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgre
  * database-pglite-socket.test.ts) showed, and why the pools are configured as they are:
  * - PGlite has ONE backend session. The socket server accepts several client connections and
  *   queues their wire messages onto that session. While the session is inside a transaction
- *   (explicit BEGIN, or the implicit one of an extended-protocol Parse..Sync), only messages from
- *   the connection that opened it run; the others wait until COMMIT/ROLLBACK. So transactions on
- *   different connections never interleave: they are serialised, and a pool larger than 1 is
- *   safe (it gives no parallelism, PGlite is single-threaded anyway).
+ *   (explicit BEGIN), only messages from the connection that opened it run; the others wait until
+ *   COMMIT/ROLLBACK. The socket server did NOT keep an extended-protocol query (Parse, Bind,
+ *   Describe, Execute, Sync) together outside a transaction: when a client's messages arrived in
+ *   separate reads (under load), another connection's Parse replaced the unnamed statement (1–2%
+ *   of requests failed during jobs). pglite-session-queue.ts fixes that by keeping the session
+ *   with a connection until its Sync. With both rules, transactions and queries on different
+ *   connections never interleave, and a pool larger than 1 is safe (it gives no parallelism,
+ *   PGlite is single-threaded anyway).
  * - Advisory locks: every connection is the same session, so pg_try_advisory_xact_lock/
  *   pg_advisory_lock from connection B succeed while A holds the lock. Transaction-scoped locks
  *   are still correct because B cannot run at all while A's transaction is open; session-scoped

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { serialiseExtendedQueries } from './pglite-session-queue.js';
 
 /** A running embedded Postgres: PGlite behind a loopback wire-protocol socket. */
 export interface EmbeddedPostgres {
@@ -28,6 +29,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
   await mkdir(pgdata, { recursive: true });
   const db = await PGlite.create(pgdata);
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: EMBEDDED_MAX_CONNECTIONS });
+  serialiseExtendedQueries(server, db);
   await server.start();
   const url = `postgres://postgres:postgres@${server.getServerConn()}/postgres`;
   let stopped = false;
