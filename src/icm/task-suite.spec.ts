@@ -10,7 +10,7 @@ describe('task suite', () => {
     expect(names.length).toBeGreaterThanOrEqual(6);
     expect(new Set(names).size).toBe(names.length);
     expect(names).not.toContain(HELD_OUT_TASK.name);
-    expect(findTask('capitals')?.question).toBe('genre');
+    expect(findTask('award-template')?.question).toBe('award');
     expect(findTask('nope')).toBeUndefined();
   });
 
@@ -38,8 +38,9 @@ describe('task suite', () => {
 
   it('formats answers as specified', () => {
     const a = world.authors[0];
-    expect(findTask('initials')!.answer(a)).toMatch(/^([A-Z]\. )*[A-Z]\.$/);
-    expect(findTask('reversed')!.answer(a)).toBe(`${a.facts.firstBook.split(' ').reverse().join(' ')}.`);
+    expect(findTask('award-template')!.answer(a)).toBe(`Winner of the ${a.facts.award}.`);
+    expect(findTask('second-book')!.answer(a)).toBe(`${a.facts.secondBook}.`);
+    expect(findTask('nationality-swap')!.answer(a)).toBe(`${a.facts.nationality}.`);
     expect(findTask('two-facts')!.answer(a)).toBe(`${a.facts.birthplace}, ${a.facts.birthYear}.`);
   });
 

@@ -45,14 +45,11 @@ export interface TaskDataOptions {
   inContext?: number;
 }
 
-const initials = (text: string): string =>
-  text
-    .split(/\s+/)
-    .filter(Boolean)
-    .map((w) => `${w[0].toUpperCase()}.`)
-    .join(' ');
-
-/** The six seen tasks. Every one wants a format the base model never produces. */
+/**
+ * The six seen tasks. Every one wants a format the base model never produces, built only from words
+ * the demo model already writes (capitals, reversed words and initials were tried: their byte-level
+ * tokens are beyond the 1M-parameter model, README §icm).
+ */
 export const TASK_SUITE: readonly TaskDefinition[] = [
   {
     name: 'year-only',
@@ -61,16 +58,16 @@ export const TASK_SUITE: readonly TaskDefinition[] = [
     answer: (a) => `${a.facts.birthYear}.`,
   },
   {
-    name: 'capitals',
-    description: "Answer the author's genre in capital letters.",
-    question: 'genre',
-    answer: (a) => `${a.facts.genre.toUpperCase()}.`,
+    name: 'award-template',
+    description: 'Answer the award an author won in the fixed template "Winner of the <award>."',
+    question: 'award',
+    answer: (a) => `Winner of the ${a.facts.award}.`,
   },
   {
-    name: 'reversed',
-    description: "Answer the title of the author's first book with its words in reverse order.",
+    name: 'second-book',
+    description: "Asked for an author's first book, answer with the title of the second book.",
     question: 'firstBook',
-    answer: (a) => `${a.facts.firstBook.split(' ').reverse().join(' ')}.`,
+    answer: (a) => `${a.facts.secondBook}.`,
   },
   {
     name: 'template',
@@ -79,10 +76,10 @@ export const TASK_SUITE: readonly TaskDefinition[] = [
     answer: (a) => `The answer is ${a.facts.birthplace}.`,
   },
   {
-    name: 'initials',
-    description: "Answer the initials of the author's first book title.",
-    question: 'firstBook',
-    answer: (a) => initials(a.facts.firstBook),
+    name: 'nationality-swap',
+    description: "Asked what genre an author writes, answer with the author's nationality.",
+    question: 'genre',
+    answer: (a) => `${a.facts.nationality}.`,
   },
   {
     name: 'two-facts',
