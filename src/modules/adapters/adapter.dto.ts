@@ -1,10 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { AuditEventDto } from '../audit/audit.dto.js';
+import { OffsetPageQueryDto } from '../common/offset-page-query.dto.js';
 import { ADAPTER_KINDS, ADAPTER_STATUSES, type AdapterEntity, type AdapterKind, type AdapterStatus } from './adapter.entity.js';
 
-export class AdapterQueryDto {
+export class AdapterQueryDto extends OffsetPageQueryDto {
   @ApiPropertyOptional({ enum: ADAPTER_KINDS })
   @IsOptional()
   @IsIn(ADAPTER_KINDS)
@@ -21,20 +21,6 @@ export class AdapterQueryDto {
   @MaxLength(200)
   name?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number;
-
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  offset?: number;
 }
 
 export class AdapterDto {

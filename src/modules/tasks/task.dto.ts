@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import { OffsetPageQueryDto } from '../common/offset-page-query.dto.js';
 import {
   ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested,
 } from 'class-validator';
@@ -64,10 +65,7 @@ export class TrainTaskDto {
   @ApiPropertyOptional({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }) @IsOptional() @IsInt() @Min(0) @Max(2 ** 31 - 1) seed?: number;
 }
 
-export class TaskQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500) limit?: number;
-  @ApiPropertyOptional({ minimum: 0, default: 0 }) @IsOptional() @Type(() => Number) @IsInt() @Min(0) offset?: number;
-}
+export class TaskQueryDto extends OffsetPageQueryDto {}
 
 export class TaskProgressDto {
   @ApiProperty() jobId: string;

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import { OffsetPageQueryDto } from '../common/offset-page-query.dto.js';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -143,7 +144,7 @@ export class CreateUnlearningRequestDto {
   options?: UnlearningOptionsDto;
 }
 
-export class UnlearningQueryDto {
+export class UnlearningQueryDto extends OffsetPageQueryDto {
   @ApiPropertyOptional({ enum: UNLEARNING_STATUSES })
   @IsOptional()
   @IsIn(UNLEARNING_STATUSES)
@@ -155,20 +156,6 @@ export class UnlearningQueryDto {
   @MaxLength(UNLEARNING_LIMITS.maxNameChars)
   name?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number;
-
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  offset?: number;
 }
 
 export class RevokeUnlearningDto {
