@@ -110,7 +110,7 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
     const route = async (r: BenchRequest) => {
       const p = await completions.prepare({ model: host.modelId, prompt: r.prompt, max_tokens: sizes.maxTokens, temperature: 0 }, principal, undefined);
       const out = await completions.run(p, new AbortController().signal);
-      return { plan: p.plans[0], tokens: out.usage.completion_tokens, promptTokens: out.usage.prompt_tokens };
+      return { plan: out.lethe.routing, tokens: out.usage.completion_tokens, promptTokens: out.usage.prompt_tokens };
     };
     const options = { maxTokens: sizes.maxTokens, temperature: 0, topP: 1, stop: [] as string[] };
     const submit = async (job: HostJob) => (await host.submit(job)).completionTokens;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { appliedEntries, DEFAULT_ROUTING_POLICY, plan, resolveRoutingPolicy } from './router.js';
-import { ROUTING_ERROR_HTTP_STATUS, RoutingError, type RoutingErrorCode } from './routing-errors.js';
+import { appliedEntries, DEFAULT_ROUTING_POLICY, plan, resolveRoutingPolicy, validateRoutingRequest } from './router.js';
+import { ROUTING_ERROR_HTTP_STATUS, RoutingError, RoutingErrorCode } from './routing-errors.js';
 import { RegistryAdapterFactory, RegistryFactory, RoutingRequestFactory } from './routing.factory.js';
 import type { GateScore, RoutingPlan, RoutingRequest } from './routing-types.js';
 
@@ -276,3 +276,29 @@ function shuffle<T>(xs: readonly T[], rng: () => number): T[] {
   }
   return out;
 }
+
+describe('validateRoutingRequest', () => {
+  it('refuses exactly what plan refuses, before any score or condition vector exists', () => {
+    const { registry, scores } = world();
+    const bad: Array<[Partial<RoutingRequest>, RoutingErrorCode]> = [
+      [{ mode: 'none', role: 'client' }, RoutingErrorCode.FORBIDDEN_ROUTING_MODE],
+      [{ mode: 'manual', adapters: [{ name: 'nope' }] }, RoutingErrorCode.UNKNOWN_ADAPTER],
+      [{ mode: 'manual', adapters: [{ name: 'legacy' }] }, RoutingErrorCode.INACTIVE_ADAPTER],
+      [{ mode: 'auto', adapters: [{ name: 'summarize', strength: Number.NaN }] }, RoutingErrorCode.INVALID_STRENGTH],
+      [{ mode: 'auto', adapters: [{ id: 'u-1' }] }, RoutingErrorCode.ADAPTER_NOT_SELECTABLE],
+    ];
+    for (const [overrides, code] of bad) {
+      const request = RoutingRequestFactory.create({ conditionVector: null, ...overrides });
+      const early = expectCode(() => validateRoutingRequest(request, registry), code);
+      const late = catchRouting(() => plan({ ...request, conditionVector: [1, 0, 0] }, registry, scores));
+      expect([late.code, late.message]).toEqual([early.code, early.message]);
+    }
+  });
+
+  it('lets a valid request through; plan then succeeds on the same snapshot', () => {
+    const { registry, scores } = world();
+    const request = RoutingRequestFactory.create({ mode: 'manual', adapters: [{ name: 'summarize', strength: 1.5 }], conditionVector: null });
+    expect(() => validateRoutingRequest(request, registry)).not.toThrow();
+    expect(appliedEntries(plan(request, registry, scores)).map((e) => e.adapterId)).toEqual(['u-1', 't-sum']);
+  });
+});

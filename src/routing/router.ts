@@ -65,6 +65,44 @@ export function plan(
   scores: GateScores,
   policy: RoutingPolicy = DEFAULT_ROUTING_POLICY,
 ): RoutingPlan {
+  const { mode, explicit } = checkRequest(request, registry, policy);
+  const selections = request.adapters ?? [];
+  const adapters = [...registry.adapters].sort((a, b) => cmp(a.id, b.id));
+  const entries: PlanRecordEntry[] = [];
+  for (const a of adapters) {
+    if (a.kind === 'unlearning' && a.active) entries.push(unlearningEntry(a, gateOf(scores, a.id), mode, policy));
+  }
+  entries.push(...explicit);
+  if (mode === 'auto' && selections.length === 0) entries.push(...autoEntries(request.conditionVector, adapters, policy));
+
+  return {
+    mode,
+    entries,
+    policy: {
+      gatePolicy: policy.gatePolicy,
+      strengthBounds: [policy.strengthBounds[0], policy.strengthBounds[1]],
+      topK: policy.topK,
+      minSimilarity: policy.minSimilarity,
+      autoStrength: policy.autoStrength,
+      missingGate: policy.missingGate,
+    },
+    registryVersion: registry.registryVersion,
+  };
+}
+
+/**
+ * The request-only checks of {@link plan} (mode, role, explicit adapters: exist, selectable,
+ * active, strength within bounds), without gate scores or a condition vector: a request that
+ * passes them cannot fail planning on the same registry snapshot. Lets a server refuse bad input
+ * before it spends a prefill on the features.
+ *
+ * @throws RoutingError as plan() would.
+ */
+export function validateRoutingRequest(request: RoutingRequest, registry: RegistrySnapshot, policy: RoutingPolicy = DEFAULT_ROUTING_POLICY): void {
+  checkRequest(request, registry, policy);
+}
+
+function checkRequest(request: RoutingRequest, registry: RegistrySnapshot, policy: RoutingPolicy): { mode: RoutingMode; explicit: PlanRecordEntry[] } {
   const mode = request.mode;
   if (typeof mode !== 'string' || !MODES.has(mode)) {
     throw new RoutingError(RoutingErrorCode.INVALID_ROUTING_REQUEST, `unknown routing mode "${String(mode)}"`, {
@@ -82,29 +120,7 @@ export function plan(
       field: 'adapters',
     });
   }
-
-  const adapters = [...registry.adapters].sort((a, b) => cmp(a.id, b.id));
-  const entries: PlanRecordEntry[] = [];
-  for (const a of adapters) {
-    if (a.kind === 'unlearning' && a.active) entries.push(unlearningEntry(a, gateOf(scores, a.id), mode, policy));
-  }
-  const explicit = resolveSelections(selections, adapters, policy);
-  entries.push(...explicit);
-  if (mode === 'auto' && selections.length === 0) entries.push(...autoEntries(request.conditionVector, adapters, policy));
-
-  return {
-    mode,
-    entries,
-    policy: {
-      gatePolicy: policy.gatePolicy,
-      strengthBounds: [policy.strengthBounds[0], policy.strengthBounds[1]],
-      topK: policy.topK,
-      minSimilarity: policy.minSimilarity,
-      autoStrength: policy.autoStrength,
-      missingGate: policy.missingGate,
-    },
-    registryVersion: registry.registryVersion,
-  };
+  return { mode, explicit: resolveSelections(selections, registry.adapters, policy) };
 }
 
 /** The entries the engine applies (strength > 0), in plan order. */

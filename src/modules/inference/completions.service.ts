@@ -7,7 +7,7 @@ import { QueueFullError, RequestCancelledError, RequestTimeoutError } from '../.
 import { AuditService } from '../audit/audit.service.js';
 import type { AuthPrincipal } from '../auth/auth.decorators.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
-import { parseCompletionRequest, type CompletionChoice, type CompletionRequest, type CompletionResponse, type LetheCompletionInfo } from './completion.dto.js';
+import { parseCompletionRequest, type CompletionChoice, type CompletionRequest, type CompletionResponse } from './completion.dto.js';
 import type { EngineRowResult } from './engine/inference-engine.js';
 import { InferenceMetrics } from './inference-metrics.js';
 import { ModelHost } from './model-host.service.js';
@@ -22,7 +22,11 @@ export interface PreparedCompletion {
   model: string;
   request: CompletionRequest;
   prompts: number[][];
-  plans: RoutingPlan[];
+  /**
+   * One plan per prompt, still being computed when prepare() returns (features pass, gates): run()
+   * queues the prompts at once and each waits for its plan inside the micro-batcher's window.
+   */
+  plans: Promise<RoutingPlan[]>;
   principal: AuthPrincipal;
   startedAt: number;
 }
@@ -52,7 +56,7 @@ export class CompletionsService {
     @Inject(InferenceMetrics) private readonly metrics: InferenceMetrics,
   ) {}
 
-  /** Validates, tokenizes and routes; nothing is queued yet. */
+  /** Validates and tokenizes, checks the routing request and starts routing; nothing is queued yet. */
   async prepare(body: unknown, principal: AuthPrincipal, requestId: string | undefined): Promise<PreparedCompletion> {
     const startedAt = performance.now();
     const status = this.host.status();
@@ -75,7 +79,8 @@ export class CompletionsService {
     }
     const prompts = this.tokenize(request.prompt);
     const role = principal.role as CallerRole;
-    const plans = await this.routing.route({ mode: request.lethe.routing, adapters: selections, role, prompts: prompts.map((p) => ({ text: p.text, tokens: p.tokens })) });
+    const { plans } = this.routing.begin({ mode: request.lethe.routing, adapters: selections, role, prompts: prompts.map((p) => ({ text: p.text, tokens: p.tokens })) });
+    plans.catch(() => undefined); // a routing failure reaches the caller through run()
     const id = `cmpl-${randomUUID()}`;
     return {
       id,
@@ -100,13 +105,14 @@ export class CompletionsService {
     let firstToken = true;
     const genStart = performance.now();
     let results: EngineRowResult[];
+    let plans: RoutingPlan[];
     try {
       results = await Promise.all(
         p.prompts.map((prompt, index) =>
           this.host.submit(
             {
               prompt,
-              plan: appliedEntries(p.plans[index]).map((e) => ({ id: e.adapterId, version: e.version, strength: e.strength })),
+              plan: p.plans.then((all) => appliedEntries(all[index]).map((e) => ({ id: e.adapterId, version: e.version, strength: e.strength }))),
               options,
               onToken: onDelta
                 ? (e) => {
@@ -122,6 +128,7 @@ export class CompletionsService {
           ),
         ),
       );
+      plans = await p.plans;
     } catch (e) {
       throw this.mapRunError(e);
     }
@@ -130,9 +137,9 @@ export class CompletionsService {
     const promptTokens = results.reduce((s, x) => s + x.promptTokens, 0);
     const completionTokens = results.reduce((s, x) => s + x.completionTokens, 0);
     const latencyMs = now - p.startedAt;
-    for (const plan of p.plans) this.metrics.recordPlan(plan);
+    for (const plan of plans) this.metrics.recordPlan(plan);
     this.metrics.recordRequest('ok', latencyMs / 1000, onDelta !== undefined, promptTokens, completionTokens, (now - genStart) / 1000);
-    await this.record(p, results, latencyMs);
+    await this.record(p, plans, results, latencyMs);
     return {
       id: p.id,
       object: 'text_completion',
@@ -140,15 +147,11 @@ export class CompletionsService {
       model: p.model,
       choices,
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
-      lethe: this.letheInfo(p),
-    };
-  }
-
-  letheInfo(p: PreparedCompletion): LetheCompletionInfo {
-    return {
-      requestId: p.requestId,
-      routing: p.plans[0],
-      ...(p.plans.length > 1 ? { choices: p.plans.map((routing, index) => ({ index, routing })) } : {}),
+      lethe: {
+        requestId: p.requestId,
+        routing: plans[0],
+        ...(plans.length > 1 ? { choices: plans.map((routing, index) => ({ index, routing })) } : {}),
+      },
     };
   }
 
@@ -178,7 +181,7 @@ export class CompletionsService {
     });
   }
 
-  private async record(p: PreparedCompletion, results: EngineRowResult[], latencyMs: number): Promise<void> {
+  private async record(p: PreparedCompletion, plans: RoutingPlan[], results: EngineRowResult[], latencyMs: number): Promise<void> {
     const admin = p.principal.role === 'admin';
     const store = admin || Math.random() < this.config.inference.routingSampleRate;
     try {
@@ -187,12 +190,12 @@ export class CompletionsService {
           actor: p.principal.keyId,
           action: 'inference.routing_none',
           subject: `completion:${p.requestId}`,
-          details: { model: p.model, plans: p.plans },
+          details: { model: p.model, plans },
         });
       }
       if (!store) return;
       await this.decisions.insertMany(
-        p.plans.map((plan, index) => ({
+        plans.map((plan, index) => ({
           requestId: p.requestId,
           promptIndex: index,
           apiKeyId: p.principal.keyId,

@@ -9,10 +9,17 @@ import { AdapterStore } from './adapter-store.service.js';
 import { LocalEngineClient, WorkerEngineClient, type EngineClient } from './engine/engine-client.js';
 import type { EngineFeatures, EngineGenerationOptions, EngineInfo, EngineRowResult, EngineTokenEvent } from './engine/inference-engine.js';
 
+/** Applied plan entries of one prompt. */
+export type HostPlan = Array<{ id: string; version: number; strength: number }>;
+
 /** One prompt to generate, with its applied plan entries. */
 export interface HostJob {
   prompt: number[];
-  plan: Array<{ id: string; version: number; strength: number }>;
+  /**
+   * The plan, or its promise while the router still computes it: the job is queued at once, so
+   * routing overlaps the micro-batching window; a rejected plan fails this job only.
+   */
+  plan: HostPlan | Promise<HostPlan>;
   options: EngineGenerationOptions;
   /** Streams this prompt's text as it is generated. */
   onToken?: (e: Omit<EngineTokenEvent, 'row'>) => void;
@@ -89,6 +96,9 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
   /** Queues one prompt; resolves with its result. @throws QueueFullError, RequestTimeoutError, RequestCancelledError. */
   submit(job: HostJob, signal?: AbortSignal): Promise<EngineRowResult> {
     if (!this.batcher) throw new Error(`model ${this.modelId} is not loaded (${this.state}: ${this.detail})`);
+    // A plan rejected while the job waits in the queue is handled when its batch runs (execute),
+    // not left unhandled meanwhile (which would stop the process).
+    if (job.plan instanceof Promise) job.plan.catch(() => undefined);
     return this.batcher.submit(job, { signal });
   }
 
@@ -100,13 +110,49 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
    * Base-model features of tokenized prompts (gates, auto routing), computed in an engine.
    * `keepPrefill` (routing, right before generation): that engine keeps each prompt's prefill, and a
    * generation of the same prompt without adapters there continues from it instead of prefilling.
+   * Calls that wait for an engine together run as one batched prefill.
    */
-  async promptFeatures(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
-    const engine = await this.takeEngine();
+  promptFeatures(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
+    return new Promise((resolve, reject) => {
+      this.featureQueue.push({ prompts, keepPrefill: options.keepPrefill ?? false, resolve, reject });
+      if (!this.featuresDraining) void this.drainFeatures();
+    });
+  }
+
+  private readonly featureQueue: FeatureJob[] = [];
+  private featuresDraining = false;
+
+  private async drainFeatures(): Promise<void> {
+    this.featuresDraining = true;
     try {
-      return await engine.features(prompts, options);
+      while (this.featureQueue.length > 0) {
+        let engine: EngineClient;
+        try {
+          engine = await this.takeEngine();
+        } catch (e) {
+          for (const job of this.featureQueue.splice(0)) job.reject(e);
+          return;
+        }
+        const jobs = takeFeatureJobs(this.featureQueue);
+        try {
+          const all = await engine.features(
+            jobs.flatMap((j) => j.prompts),
+            { keepPrefill: jobs[0].keepPrefill },
+          );
+          let at = 0;
+          for (const job of jobs) {
+            const n = job.prompts.length;
+            job.resolve({ pooled: all.pooled.slice(at, at + n), last: all.last.slice(at, at + n), detector: all.detector.slice(at, at + n) });
+            at += n;
+          }
+        } catch (e) {
+          for (const job of jobs) job.reject(e);
+        } finally {
+          this.giveBack(engine);
+        }
+      }
     } finally {
-      this.giveBack(engine);
+      this.featuresDraining = false;
     }
   }
 
@@ -162,23 +208,37 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** Runs one micro-batch on a free engine: rows grouped by generation options, one engine batch per group. */
+  /**
+   * Runs one micro-batch on a free engine: rows grouped by generation options, one engine batch per
+   * group. Pending plans are awaited before an engine is taken (routing needs one for its features).
+   */
   private async execute(items: ReadonlyArray<BatchItem<HostJob>>): Promise<Array<EngineRowResult | Error>> {
     const out: Array<EngineRowResult | Error> = new Array(items.length);
+    const plans = await Promise.allSettled(items.map((item) => item.request.plan));
     const groups = new Map<string, number[]>();
     items.forEach((item, idx) => {
+      const planned = plans[idx];
+      if (planned.status === 'rejected') {
+        out[idx] = planned.reason instanceof Error ? planned.reason : new Error(String(planned.reason));
+        return;
+      }
       const o = item.request.options;
       // Sampled rows draw from a per-row stream: run them alone so a seed gives the same text as alone.
       const key = o.temperature > 0 ? `solo:${idx}` : JSON.stringify([o.maxTokens, o.topP, o.stop]);
       groups.set(key, [...(groups.get(key) ?? []), idx]);
     });
+    if (groups.size === 0) return out;
     const engine = await this.takeEngine();
     try {
       for (const idxs of groups.values()) {
         const live = idxs.filter((k) => !items[k].signal.aborted);
         if (live.length === 0) continue;
         try {
-          const results = await this.runGroup(engine, live.map((k) => items[k]));
+          const results = await this.runGroup(
+            engine,
+            live.map((k) => items[k]),
+            live.map((k) => (plans[k] as PromiseFulfilledResult<HostPlan>).value),
+          );
           live.forEach((k, j) => (out[k] = results[j]));
         } catch (e) {
           for (const k of live) out[k] = e as Error;
@@ -191,9 +251,9 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     return out;
   }
 
-  private async runGroup(engine: EngineClient, items: Array<BatchItem<HostJob>>): Promise<EngineRowResult[]> {
+  private async runGroup(engine: EngineClient, items: Array<BatchItem<HostJob>>, plans: HostPlan[]): Promise<EngineRowResult[]> {
     const wanted = new Map<string, { id: string; version: number }>();
-    for (const it of items) for (const e of it.request.plan) wanted.set(`${e.id}@${e.version}`, { id: e.id, version: e.version });
+    for (const plan of plans) for (const e of plan) wanted.set(`${e.id}@${e.version}`, { id: e.id, version: e.version });
     const leases = await this.store.acquire([...wanted.values()]);
     const cancel = new Int32Array(new SharedArrayBuffer(4 * items.length));
     const listeners = items.map((it, r) => {
@@ -205,7 +265,7 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       const missing = leases.filter((l) => !engine.loaded.has(l.value.key)).map((l) => l.value);
       const batch = {
-        rows: items.map((it) => ({ prompt: it.request.prompt, plan: it.request.plan.map((e) => ({ key: `${e.id}@${e.version}`, strength: e.strength })) })),
+        rows: items.map((it, r) => ({ prompt: it.request.prompt, plan: plans[r].map((e) => ({ key: `${e.id}@${e.version}`, strength: e.strength })) })),
         options: items[0].request.options,
       };
       return await engine.generate(batch, missing, cancel, (e) => items[e.row]?.request.onToken?.({ delta: e.delta, done: e.done, finishReason: e.finishReason }));
@@ -233,6 +293,30 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     if (w) w(e);
     else this.idle.push(e);
   }
+}
+
+interface FeatureJob {
+  prompts: number[][];
+  keepPrefill: boolean;
+  resolve: (f: EngineFeatures) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Prompts per coalesced features pass. */
+const FEATURE_BATCH_PROMPTS = 32;
+
+/** Removes and returns the next queued feature jobs that share one engine call (same keepPrefill, bounded size). */
+function takeFeatureJobs(queue: FeatureJob[]): FeatureJob[] {
+  const jobs = [queue.shift()!];
+  let prompts = jobs[0].prompts.length;
+  for (let i = 0; i < queue.length && prompts < FEATURE_BATCH_PROMPTS; ) {
+    const next = queue[i];
+    if (next.keepPrefill === jobs[0].keepPrefill && prompts + next.prompts.length <= FEATURE_BATCH_PROMPTS) {
+      jobs.push(...queue.splice(i, 1));
+      prompts += next.prompts.length;
+    } else i++;
+  }
+  return jobs;
 }
 
 /** config.json and the tokenizer (with its special tokens), without the weights. */

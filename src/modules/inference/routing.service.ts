@@ -1,8 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
-import { plan, resolveRoutingPolicy } from '../../routing/router.js';
+import { plan, resolveRoutingPolicy, validateRoutingRequest } from '../../routing/router.js';
 import { RoutingError, ROUTING_ERROR_HTTP_STATUS } from '../../routing/routing-errors.js';
-import type { AdapterSelection, CallerRole, GateScores, RoutingMode, RoutingPlan, RoutingPolicy } from '../../routing/routing-types.js';
+import type { AdapterSelection, CallerRole, GateScores, RegistrySnapshot, RoutingMode, RoutingPlan, RoutingPolicy } from '../../routing/routing-types.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { ModelHost } from './model-host.service.js';
@@ -56,7 +56,26 @@ export class RoutingService {
 
   /** One plan per prompt. Router errors become DomainErrors with the field and adapter named. */
   async route(input: RouteInput): Promise<RoutingPlan[]> {
+    return this.begin(input).plans;
+  }
+
+  /**
+   * Checks the request against the registry now (bad input throws a DomainError at once, before any
+   * prefill) and starts the routing: the base features pass, gate scores and plans. The plans come
+   * on the returned promise; a caller can queue the generation meanwhile (DESIGN §5: routing
+   * overlaps the micro-batcher's window), and the plans use the snapshot the request was checked on.
+   */
+  begin(input: RouteInput): { plans: Promise<RoutingPlan[]> } {
     const registry = this.store.routingSnapshot();
+    try {
+      validateRoutingRequest({ mode: input.mode, adapters: input.adapters, role: input.role, conditionVector: null }, registry, this.policy);
+    } catch (e) {
+      throw toDomainError(e);
+    }
+    return { plans: this.plans(input, registry) };
+  }
+
+  private async plans(input: RouteInput, registry: RegistrySnapshot): Promise<RoutingPlan[]> {
     const unlearning = registry.adapters.filter((a) => a.kind === 'unlearning' && a.active).map((a) => a.id);
     const gated = unlearning.length > 0 && this.gates !== undefined;
     // Auto mode needs condition vectors only when some active task adapter has a centroid.
