@@ -53,6 +53,33 @@ describe('inference engine: generation continues from the routing prefill', () =
     expect(sut.keptPrefills).toBe(0);
   });
 
+  it('merges a hot shared plan into the weights from its second use: same answers, tensors bounded, freed on eviction', async () => {
+    const files = randomPeftFiles(fixture.config, 9);
+    const before = tf.memory().numTensors;
+    sut.addAdapter({ key: 'hot@1', rank: 4, alpha: 8, targetModules: files.adapterConfig.target_modules as string[], weights: files.weights });
+    const loaded = tf.memory().numTensors;
+    const prompts = [[5, 17, 42, 8, 99], [7, 3, 250], [30, 31, 32, 33]];
+    const batch = (prompt: number[]) => ({ rows: [{ prompt, plan: [{ key: 'hot@1', strength: 1.25 }] }], options });
+    // First use of the plan: stacked. A mixed batch (per-row stacking) gives the reference answers.
+    const reference = await sut.generate({ rows: prompts.map((prompt) => batch(prompt).rows[0]).concat([{ prompt: [1, 2], plan: [] }]), options });
+    const first = await sut.generate(batch(prompts[0]));
+    const stacked = tf.memory().numTensors;
+    const later = [];
+    for (const p of prompts) later.push((await sut.generate(batch(p)))[0]); // merged from here on
+    const merged = tf.memory().numTensors;
+    expect(first[0]).toEqual(reference[0]);
+    expect(later).toEqual(reference.slice(0, 3));
+    // Per adapted module: one merged copy plus the factor cache's two transposed factors; the
+    // stacked application (three tensors per module) is gone, and reuse adds nothing.
+    const modules = sut.model.config.nLayers * files.adapterConfig.target_modules.length;
+    expect(merged - loaded).toBe(3 * modules);
+    expect(stacked - loaded).toBeGreaterThan(merged - loaded);
+    await sut.generate(batch(prompts[1]));
+    expect(tf.memory().numTensors).toBe(merged);
+    sut.evictAdapters(['hot@1']);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('the prefill store takes each prompt once and evicts the oldest beyond its bounds', () => {
     const before = tf.memory().numTensors;
     const store = new PrefillStore(Number.MAX_SAFE_INTEGER, 2);

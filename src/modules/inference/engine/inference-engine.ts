@@ -10,7 +10,7 @@ import { promptFeaturesAll } from '../../../engine/features.js';
 import { detectorFeaturesOf } from '../../../unlearning/detector-features.js';
 import { generate, type FinishReason } from '../../../engine/generate.js';
 import { disposeRowPrefill, joinPrefill, prefillRows, type PrefilledState, type RowPrefill } from '../../../engine/generate-prefill.js';
-import { LoraFactorCache, stackLora, type LoraApplication } from '../../../engine/lora.js';
+import { LoraFactorCache, mergeLora, stackLora, type LoraApplication } from '../../../engine/lora.js';
 import type { LoraAdapter, PlanEntry } from '../../../engine/lora-types.js';
 import { parseModelConfig, type ModelConfig } from '../../../engine/model-config.js';
 import { importPeftAdapter } from '../../../engine/peft.js';
@@ -86,14 +86,27 @@ export class BatchCancelledError extends Error {
   }
 }
 
-/** Stacked plans kept per engine. */
-const STACKED_CACHE_SIZE = 32;
+/** Shared plans kept per engine (stacked or merged). */
+const SHARED_PLAN_CACHE_SIZE = 32;
+/** A shared plan is merged into the weights from its second use on (a hot plan). */
+const MERGE_FROM_USE = 2;
+/** Bytes of merged weight copies an engine keeps; a plan whose copy needs over a quarter of it stays stacked. */
+const MERGED_BYTES_MAX = 64 * 2 ** 20;
+
+/** A shared plan's application: stacked low-rank terms, or (hot) merged weights W + ΔW. */
+interface SharedPlan {
+  app: LoraApplication;
+  uses: number;
+  /** Bytes of merged weight copies (0 while stacked). */
+  mergedBytes: number;
+}
 
 export class InferenceEngine {
   private readonly adapters = new Map<string, LoraAdapter>();
   private readonly factors = new LoraFactorCache();
-  /** Stacked applications of recent shared plans, by plan signature (LRU). */
-  private readonly stacked = new Map<string, LoraApplication>();
+  /** Applications of recent shared plans, by plan signature (LRU): stacked, merged once hot. */
+  private readonly shared = new Map<string, SharedPlan>();
+  private sharedMergedBytes = 0;
   /** Base prefills kept by features(…, { keepPrefill }) for the generation of the same prompts. */
   private readonly prefills = new PrefillStore();
 
@@ -138,11 +151,8 @@ export class InferenceEngine {
 
   /** Frees adapters (after the registry changed or the cache evicted them). */
   evictAdapters(keys: readonly string[]): void {
-    for (const [k, app] of [...this.stacked]) {
-      if (keys.some((key) => k.split('+').some((part) => part.startsWith(`${key}*`)))) {
-        app.dispose();
-        this.stacked.delete(k);
-      }
+    for (const k of [...this.shared.keys()]) {
+      if (keys.some((key) => k.split('+').some((part) => part.startsWith(`${key}*`)))) this.dropShared(k);
     }
     for (const key of keys) {
       const a = this.adapters.get(key);
@@ -206,13 +216,14 @@ export class InferenceEngine {
 
   /**
    * The batch's LoRA: a plan shared by every row (the common case: one task adapter, or gates at
-   * 0/1) is stacked once and kept (owned false); per-row plans are stacked for this batch only.
+   * 0/1) is stacked once and kept (owned false), and merged into the weights from its second use
+   * (sharedFor); per-row plans are stacked for this batch only.
    * (A per-row BGMV path was measured slower than stacking on WASM: docs/benchmarks.md.)
    */
   private applicationFor(rows: ReadonlyArray<{ plan: EngineRow['plan'] }>, plans: PlanEntry[][]): { lora?: LoraApplication; owned: boolean } {
     if (!plans.some((p) => p.length > 0)) return { owned: false };
     if (plans.every((p) => samePlan(p, plans[0]))) {
-      return { lora: this.stackedFor(rows[0].plan.map((e) => `${e.key}*${e.strength}`).join('+'), plans[0]), owned: false };
+      return { lora: this.sharedFor(rows[0].plan.map((e) => `${e.key}*${e.strength}`).join('+'), plans[0]), owned: false };
     }
     return { lora: stackLora(this.model, plans, { cache: this.factors }), owned: true };
   }
@@ -258,20 +269,46 @@ export class InferenceEngine {
     }
   }
 
-  private stackedFor(key: string, plan: PlanEntry[]): LoraApplication {
-    let app = this.stacked.get(key);
-    if (app) {
-      this.stacked.delete(key); // LRU order: most recent last
-    } else {
-      app = stackLora(this.model, plan, { cache: this.factors });
-      while (this.stacked.size >= STACKED_CACHE_SIZE) {
-        const [oldest, old] = this.stacked.entries().next().value!;
-        old.dispose();
-        this.stacked.delete(oldest);
+  /**
+   * A shared plan's application, kept by plan signature. First use: rank stacking (cheap to build,
+   * a few extra products per layer and token). From the second use the plan is hot and is merged:
+   * W' = W + Σ sᵢ(αᵢ/rᵢ)BᵢAᵢ per adapted module, so its requests run at the base model's cost
+   * (bench:engine mergedOverhead ≈ 0). Merging costs a few ms once, so plans seen once (continuous
+   * gate strengths) never pay it; merged copies are bounded in bytes (MERGED_BYTES_MAX). Merged and
+   * stacked results agree to float32 rounding (the engine tests check both against float64).
+   */
+  private sharedFor(key: string, plan: PlanEntry[]): LoraApplication {
+    let entry = this.shared.get(key);
+    if (entry) {
+      this.shared.delete(key); // LRU order: most recent last
+      entry.uses++;
+      if (entry.mergedBytes === 0 && entry.uses >= MERGE_FROM_USE) {
+        const bytes = mergedWeightBytes(this.model, plan);
+        if (bytes <= MERGED_BYTES_MAX / 4) {
+          const merged = mergeLora(this.model, plan, { cache: this.factors });
+          entry.app.dispose();
+          entry = { app: merged, uses: entry.uses, mergedBytes: bytes };
+          this.sharedMergedBytes += bytes;
+        }
       }
+    } else {
+      entry = { app: stackLora(this.model, plan, { cache: this.factors }), uses: 1, mergedBytes: 0 };
     }
-    this.stacked.set(key, app);
-    return app;
+    this.shared.set(key, entry);
+    while (this.shared.size > SHARED_PLAN_CACHE_SIZE || this.sharedMergedBytes > MERGED_BYTES_MAX) {
+      const oldest = this.shared.keys().next().value!;
+      if (oldest === key) break; // the plan just asked for stays
+      this.dropShared(oldest);
+    }
+    return entry.app;
+  }
+
+  private dropShared(key: string): void {
+    const entry = this.shared.get(key);
+    if (!entry) return;
+    entry.app.dispose();
+    this.sharedMergedBytes -= entry.mergedBytes;
+    this.shared.delete(key);
   }
 
   /**
@@ -293,12 +330,20 @@ export class InferenceEngine {
 
   dispose(): void {
     this.prefills.dispose();
-    for (const app of this.stacked.values()) app.dispose();
-    this.stacked.clear();
+    for (const k of [...this.shared.keys()]) this.dropShared(k);
     this.evictAdapters([...this.adapters.keys()]);
     this.factors.dispose();
     this.model.dispose();
   }
+}
+
+/** Bytes of the merged copies of every module a plan adapts (float32 [dIn, dOut] each). */
+function mergedWeightBytes(model: TransformerModel, plan: PlanEntry[]): number {
+  const modules = new Set<string>();
+  for (const e of plan) for (const name of e.adapter.modules.keys()) modules.add(name);
+  let bytes = 0;
+  for (const name of modules) bytes += (model.params.get(`${name}.weight`)?.size ?? 0) * 4;
+  return bytes;
 }
 
 function samePlan(a: PlanEntry[], b: PlanEntry[]): boolean {
