@@ -71,7 +71,7 @@ describe('inference engine: generation continues from the routing prefill', () =
     expect(later).toEqual(reference.slice(0, 3));
     // Per adapted module: one merged copy plus the factor cache's two transposed factors; the
     // stacked application (three tensors per module) is gone, and reuse adds nothing.
-    const modules = sut.model.config.nLayers * files.adapterConfig.target_modules.length;
+    const modules = sut.model.config.nLayers * (files.adapterConfig.target_modules as string[]).length;
     expect(merged - loaded).toBe(3 * modules);
     expect(stacked - loaded).toBeGreaterThan(merged - loaded);
     await sut.generate(batch(prompts[1]));
