@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCompletion, generateWorld } from '../bench/world.js';
+import { PHRASINGS, formatCompletion, generateWorld } from '../bench/world.js';
 import { HELD_OUT_TASK, TASK_SUITE, buildTaskData, findTask, scoreTaskAnswer } from './task-suite.js';
 
 const world = generateWorld({ authors: 40, heldOutAuthors: 2 });
@@ -34,6 +34,29 @@ describe('task suite', () => {
     for (const e of data.examples) expect(trainIds.has(name(e.prompt))).toBe(true);
     expect(data.train[0].completion.startsWith(' ')).toBe(true);
     expect(() => buildTaskData(world, TASK_SUITE[0], { inContext: 2 })).toThrow(/at least 3/);
+  });
+
+  it('evaluates every trained phrasing of an evaluation author when asked (never the paraphrase one)', () => {
+    const one = buildTaskData(world, TASK_SUITE[0], { trainAuthors: 20, evalAuthors: 10 });
+    const all = buildTaskData(world, TASK_SUITE[0], { trainAuthors: 20, evalAuthors: 10, evalPhrasings: 3 });
+    expect(all.eval).toHaveLength(30);
+    expect(all.train).toEqual(one.train);
+    expect(all.examples).toEqual(one.examples);
+    // The default single phrasing per author is the first of that author's three.
+    expect(all.eval.filter((_, i) => i % 3 === 0)).toEqual(one.eval);
+    const authors = world.authors.filter((a) => !a.heldOut).slice(20, 30);
+    for (const [k, a] of authors.entries()) {
+      const items = all.eval.slice(3 * k, 3 * k + 3);
+      expect(new Set(items.map((e) => e.prompt)).size).toBe(3);
+      for (const e of items) {
+        expect(e.prompt).toContain(a.name);
+        expect(e.expected).toBe(TASK_SUITE[0].answer(a));
+      }
+      const paraphrase = PHRASINGS[TASK_SUITE[0].question][a.paraphrasePhrasing[TASK_SUITE[0].question]].replace('{n}', a.name);
+      expect(items.some((e) => e.prompt.includes(paraphrase))).toBe(false);
+    }
+    expect(() => buildTaskData(world, TASK_SUITE[0], { evalPhrasings: 4 })).toThrow(/evalPhrasings/);
+    expect(() => buildTaskData(world, TASK_SUITE[0], { evalPhrasings: 0 })).toThrow(/evalPhrasings/);
   });
 
   it('formats answers as specified', () => {

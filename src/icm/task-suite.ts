@@ -43,6 +43,12 @@ export interface TaskDataOptions {
   evalAuthors?: number;
   /** In-context examples per task (default 5, at least 3). */
   inContext?: number;
+  /**
+   * Evaluation prompts per evaluation author (default 1, rotating over the phrasings; at most the 3
+   * phrasings the base model was trained on). More phrasings give a finer accuracy (1/90 instead of
+   * 1/30 with 30 authors); the items of one author are correlated, so authors stay the unit that counts.
+   */
+  evalPhrasings?: number;
 }
 
 /**
@@ -105,22 +111,26 @@ export function findTask(name: string): TaskDefinition | undefined {
 /**
  * Builds a task's data on `world`: prompts use every phrasing the base model was trained on for the
  * author (its paraphrase phrasing is left out), training from the first `trainAuthors` trained
- * authors, evaluation (one phrasing per author, rotating) from the next `evalAuthors`, in-context
+ * authors, evaluation (`evalPhrasings` phrasings per author, rotating) from the next `evalAuthors`, in-context
  * examples from the training authors.
  */
 export function buildTaskData(world: World, task: TaskDefinition, options: TaskDataOptions = {}): TaskData {
   const trainN = options.trainAuthors ?? 70;
   const evalN = options.evalAuthors ?? 30;
   const k = options.inContext ?? 5;
+  const perAuthor = options.evalPhrasings ?? 1;
   if (k < 3) throw new Error('a task needs at least 3 in-context examples');
+  if (!Number.isInteger(perAuthor) || perAuthor < 1 || perAuthor > PHRASINGS_PER_FACT - 1) {
+    throw new Error(`evalPhrasings must be an integer from 1 to ${PHRASINGS_PER_FACT - 1}`);
+  }
   const authors = world.authors.filter((a) => !a.heldOut);
   if (trainN + evalN > authors.length) throw new Error(`${trainN} + ${evalN} authors exceed the ${authors.length} trained authors`);
   const phrasings = (a: Author) => Array.from({ length: PHRASINGS_PER_FACT }, (_, p) => p).filter((p) => p !== a.paraphrasePhrasing[task.question]);
   const prompt = (a: Author, p: number) => formatPrompt(PHRASINGS[task.question][p].replace('{n}', a.name));
   const train = authors.slice(0, trainN).flatMap((a) => phrasings(a).map((p) => ({ prompt: prompt(a, p), completion: ` ${task.answer(a)}` })));
-  const evalItems = authors.slice(trainN, trainN + evalN).map((a, i) => {
+  const evalItems = authors.slice(trainN, trainN + evalN).flatMap((a, i) => {
     const ps = phrasings(a);
-    return { prompt: prompt(a, ps[i % ps.length]), expected: task.answer(a) };
+    return Array.from({ length: perAuthor }, (_, j) => ({ prompt: prompt(a, ps[(i + j) % ps.length]), expected: task.answer(a) }));
   });
   // In-context examples: k different authors, spread over the training authors, one phrasing each.
   const step = Math.max(1, Math.floor(trainN / k));
