@@ -67,6 +67,9 @@ export const ENV_SCHEMA = {
     'Inference worker threads. Unset: one per core, at most 4. 0 runs inference on the main thread (debugging only).',
   ),
   LETHE_BATCH_WINDOW_MS: opt(z.coerce.number().min(0).max(1000).default(5)).describe('Micro-batching: how long the first request waits for company (ms).'),
+  LETHE_MERGE_HOT_PLANS: opt(z.stringbool().default(true)).describe(
+    'Merge an adapter plan shared by a whole batch into the weights from its second use (hot plans run at the base model\'s cost). false: always rank stacking.',
+  ),
   LETHE_BATCH_MAX_SIZE: opt(z.coerce.number().int().min(1).max(256).default(8)).describe('Micro-batching: most requests per batch.'),
   LETHE_QUEUE_MAX: opt(z.coerce.number().int().min(0).max(100_000).default(256)).describe(
     'Most inference requests waiting; beyond, 429 with Retry-After.',
@@ -124,6 +127,7 @@ export interface LetheConfig {
     readonly workers: number;
     readonly batchWindowMs: number;
     readonly batchMaxSize: number;
+    readonly mergeHotPlans: boolean;
     readonly queueMax: number;
     readonly requestTimeoutMs: number;
     readonly maxTokensLimit: number;
@@ -180,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       workers: e.LETHE_INFERENCE_WORKERS ?? Math.min(4, Math.max(1, availableParallelism())),
       batchWindowMs: e.LETHE_BATCH_WINDOW_MS,
       batchMaxSize: e.LETHE_BATCH_MAX_SIZE,
+      mergeHotPlans: e.LETHE_MERGE_HOT_PLANS,
       queueMax: e.LETHE_QUEUE_MAX,
       requestTimeoutMs: e.LETHE_REQUEST_TIMEOUT_MS,
       maxTokensLimit: e.LETHE_MAX_TOKENS_LIMIT,

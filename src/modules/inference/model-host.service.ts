@@ -180,8 +180,8 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
       const n = i.workers;
       const engines: EngineClient[] =
         n === 0
-          ? [await LocalEngineClient.start(i.modelDir, this.config.backend)]
-          : await Promise.all(Array.from({ length: n }, () => WorkerEngineClient.start(i.modelDir, this.config.backend)));
+          ? [await LocalEngineClient.start(i.modelDir, this.config.backend, { mergeHotPlans: i.mergeHotPlans })]
+          : await Promise.all(Array.from({ length: n }, () => WorkerEngineClient.start(i.modelDir, this.config.backend, { mergeHotPlans: i.mergeHotPlans })));
       if (this.closed) {
         await Promise.all(engines.map((e) => e.close()));
         return;

@@ -9,6 +9,7 @@ import {
   type EngineBatch,
   type EngineFeatures,
   type EngineInfo,
+  type EngineOptions,
   type EngineRowResult,
   type EngineTokenEvent,
 } from './inference-engine.js';
@@ -43,8 +44,8 @@ export class LocalEngineClient implements EngineClient {
   readonly loaded = new Set<string>();
   private constructor(readonly engine: InferenceEngine) {}
 
-  static async start(modelDir: string, backend?: BackendName): Promise<LocalEngineClient> {
-    return new LocalEngineClient(await InferenceEngine.load(modelDir, backend));
+  static async start(modelDir: string, backend?: BackendName, options?: EngineOptions): Promise<LocalEngineClient> {
+    return new LocalEngineClient(await InferenceEngine.load(modelDir, backend, options));
   }
 
   get info(): EngineInfo {
@@ -100,8 +101,8 @@ export class WorkerEngineClient implements EngineClient {
   }
 
   /** Starts a worker and waits until its model is loaded. */
-  static start(modelDir: string, backend?: BackendName): Promise<WorkerEngineClient> {
-    const worker = spawnWorker({ init: { modelDir, backend } });
+  static start(modelDir: string, backend?: BackendName, options?: EngineOptions): Promise<WorkerEngineClient> {
+    const worker = spawnWorker({ init: { modelDir, backend, options } });
     return new Promise((resolve, reject) => {
       const onMessage = (m: FromWorker) => {
         if (m.type === 'ready') {

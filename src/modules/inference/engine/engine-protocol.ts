@@ -1,5 +1,5 @@
 import type { BackendName } from '../../../engine/backend.js';
-import type { EngineAdapterPayload, EngineBatch, EngineFeatures, EngineInfo, EngineRowResult, EngineTokenEvent } from './inference-engine.js';
+import type { EngineAdapterPayload, EngineBatch, EngineFeatures, EngineInfo, EngineOptions, EngineRowResult, EngineTokenEvent } from './inference-engine.js';
 
 /** Messages from the main thread to an inference worker. */
 export type ToWorker =
@@ -30,4 +30,5 @@ export type FromWorker =
 export interface WorkerInit {
   modelDir: string;
   backend?: BackendName;
+  options?: EngineOptions;
 }

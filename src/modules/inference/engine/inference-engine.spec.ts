@@ -80,6 +80,26 @@ describe('inference engine: generation continues from the routing prefill', () =
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('with mergeHotPlans false keeps every plan stacked, with the same answers', async () => {
+    const stackedOnly = await InferenceEngine.load(fixture.dir, 'wasm', { mergeHotPlans: false });
+    try {
+      const files = randomPeftFiles(fixture.config, 9);
+      const payload = { key: 'hot@1', rank: 4, alpha: 8, targetModules: files.adapterConfig.target_modules as string[], weights: files.weights };
+      stackedOnly.addAdapter(payload);
+      sut.addAdapter(payload);
+      const batch = { rows: [{ prompt: [5, 17, 42, 8, 99], plan: [{ key: 'hot@1', strength: 1.25 }] }], options };
+      const first = await stackedOnly.generate(batch);
+      const tensors = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) expect(await stackedOnly.generate(batch)).toEqual(first);
+      expect(tf.memory().numTensors).toBe(tensors); // nothing merged, nothing added
+      await sut.generate(batch);
+      expect(await sut.generate(batch)).toEqual(first); // the merging engine answers alike
+      sut.evictAdapters(['hot@1']);
+    } finally {
+      stackedOnly.dispose();
+    }
+  });
+
   it('the prefill store takes each prompt once and evicts the oldest beyond its bounds', () => {
     const before = tf.memory().numTensors;
     const store = new PrefillStore(Number.MAX_SAFE_INTEGER, 2);

@@ -71,6 +71,11 @@ export interface EngineFeatures {
   detector: Float32Array[][];
 }
 
+export interface EngineOptions {
+  /** Merge a plan shared by a whole batch into the weights from its second use (default true). */
+  mergeHotPlans?: boolean;
+}
+
 export interface EngineInfo {
   backend: BackendName;
   family: string;
@@ -114,22 +119,23 @@ export class InferenceEngine {
     readonly model: TransformerModel,
     readonly tokenizer: TextTokenizer,
     readonly info: EngineInfo,
+    private readonly options: EngineOptions = {},
   ) {}
 
   /** Loads a checkpoint folder on the chosen backend (the base weights are then owned by the model). */
-  static async load(modelDir: string, backend?: BackendName): Promise<InferenceEngine> {
+  static async load(modelDir: string, backend?: BackendName, options?: EngineOptions): Promise<InferenceEngine> {
     const b = await initBackend(backend);
     const ckpt = await loadCheckpoint(modelDir);
-    return InferenceEngine.fromCheckpoint(ckpt, b.name);
+    return InferenceEngine.fromCheckpoint(ckpt, b.name, options);
   }
 
-  static fromCheckpoint(ckpt: LoadedCheckpoint, backend: BackendName): InferenceEngine {
+  static fromCheckpoint(ckpt: LoadedCheckpoint, backend: BackendName, options?: EngineOptions): InferenceEngine {
     const config: ModelConfig = parseModelConfig(ckpt.config);
     const model = TransformerModel.create(config, ckpt.weights);
     let parameters = 0;
     for (const t of ckpt.weights.values()) parameters += t.size;
     tf.dispose([...ckpt.weights.values()]); // create() copied them into the fast layout
-    return new InferenceEngine(model, ckpt.tokenizer, { backend, family: config.family, parameters, contextLength: config.maxPositions });
+    return new InferenceEngine(model, ckpt.tokenizer, { backend, family: config.family, parameters, contextLength: config.maxPositions }, options);
   }
 
   /** Prompts whose base prefill is kept, waiting for their generation (tests, metrics). */
@@ -282,7 +288,7 @@ export class InferenceEngine {
     if (entry) {
       this.shared.delete(key); // LRU order: most recent last
       entry.uses++;
-      if (entry.mergedBytes === 0 && entry.uses >= MERGE_FROM_USE) {
+      if (this.options.mergeHotPlans !== false && entry.mergedBytes === 0 && entry.uses >= MERGE_FROM_USE) {
         const bytes = mergedWeightBytes(this.model, plan);
         if (bytes <= MERGED_BYTES_MAX / 4) {
           const merged = mergeLora(this.model, plan, { cache: this.factors });

@@ -13,7 +13,7 @@ const send = (m: FromWorker) => port.postMessage(m);
 
 let engine: InferenceEngine;
 try {
-  engine = await InferenceEngine.load(init.modelDir, init.backend);
+  engine = await InferenceEngine.load(init.modelDir, init.backend, init.options);
   send({ type: 'ready', info: engine.info });
 } catch (e) {
   send({ type: 'boot-error', message: (e as Error).message });
