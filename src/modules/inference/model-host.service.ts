@@ -265,7 +265,12 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       const missing = leases.filter((l) => !engine.loaded.has(l.value.key)).map((l) => l.value);
       const batch = {
-        rows: items.map((it, r) => ({ prompt: it.request.prompt, plan: plans[r].map((e) => ({ key: `${e.id}@${e.version}`, strength: e.strength })) })),
+        rows: items.map((it, r) => ({
+          prompt: it.request.prompt,
+          plan: plans[r].map((e) => ({ key: `${e.id}@${e.version}`, strength: e.strength })),
+          // Token events cross the worker boundary one message each: only for streaming requests.
+          stream: it.request.onToken !== undefined,
+        })),
         options: items[0].request.options,
       };
       return await engine.generate(batch, missing, cancel, (e) => items[e.row]?.request.onToken?.({ delta: e.delta, done: e.done, finishReason: e.finishReason }));

@@ -41,6 +41,8 @@ export interface EngineGenerationOptions {
 export interface EngineRow {
   prompt: number[];
   plan: Array<{ key: string; strength: number }>;
+  /** Token events for this row (a streaming client); default true. Others get only their result. */
+  stream?: boolean;
 }
 
 export interface EngineBatch {
@@ -210,7 +212,7 @@ export class InferenceEngine {
               if (all) throw new BatchCancelledError();
               if (cancelled(e.row)) return;
             }
-            if (onToken && (e.delta !== '' || e.done)) onToken({ row: e.row, delta: e.delta, done: e.done, finishReason: e.finishReason });
+            if (onToken && batch.rows[e.row].stream !== false && (e.delta !== '' || e.done)) onToken({ row: e.row, delta: e.delta, done: e.done, finishReason: e.finishReason });
           },
         },
       );
