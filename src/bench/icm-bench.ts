@@ -39,6 +39,8 @@ export interface IcmBenchDetails {
   metrics: GeneratorMetrics;
   /** Evaluation items per task (authors × phrasings). */
   evalItems: number;
+  /** Generated adapters (seeds) per task. */
+  samples: number;
   perTask: Record<
     string,
     {
@@ -47,6 +49,8 @@ export interface IcmBenchDetails {
       generatedPerSeed: number[];
       /** Per seed: share of evaluation items where the generated adapter's answer equals the trained adapter's. */
       agreementPerSeed: number[];
+      /** Accuracy of each kept checkpoint (oldest first; the last is the trained adapter's snapshot): the distribution the generator learns. */
+      checkpointAccuracies: number[];
       wrongConditionTask: string;
     }
   >;
@@ -83,13 +87,15 @@ export async function runIcmBench(
       const trained = trainedRun.accuracy;
       trainedAnswers.push(trainedRun.answers);
       trainedAdapters.push(r.adapter);
+      const checkpointAccuracies: number[] = [];
+      for (const c of r.checkpoints) checkpointAccuracies.push((await evaluateTask(model, tokenizer, d.eval, c.adapter)).accuracy);
       const avg = averageAdapters(r.checkpoints.map((c) => c.adapter));
       owned.push(avg);
       const checkpointAverage = (await evaluateTask(model, tokenizer, d.eval, avg)).accuracy;
       sets.push({ task: def.name, condition, checkpoints: r.checkpoints.map((c) => c.adapter) });
       rows.push({ task: def.name, base, trained, generated: NaN, checkpointAverage, wrongCondition: NaN });
-      perTask[def.name] = { trainSeconds: r.seconds, finalLoss: r.losses.at(-1) ?? NaN, generatedPerSeed: [], agreementPerSeed: [], wrongConditionTask: '' };
-      log(`${def.name}: base ${base.toFixed(3)} trained ${trained.toFixed(3)} checkpoint-average ${checkpointAverage.toFixed(3)} (${r.seconds.toFixed(0)} s, loss ${r.losses[0].toFixed(3)} → ${r.losses.at(-1)!.toFixed(3)})`);
+      perTask[def.name] = { trainSeconds: r.seconds, finalLoss: r.losses.at(-1) ?? NaN, generatedPerSeed: [], agreementPerSeed: [], checkpointAccuracies, wrongConditionTask: '' };
+      log(`${def.name}: base ${base.toFixed(3)} trained ${trained.toFixed(3)} checkpoint-average ${checkpointAverage.toFixed(3)} kept checkpoints ${mean(checkpointAccuracies).toFixed(3)} [${Math.min(...checkpointAccuracies).toFixed(3)}–${Math.max(...checkpointAccuracies).toFixed(3)}] (${r.seconds.toFixed(0)} s, loss ${r.losses[0].toFixed(3)} → ${r.losses.at(-1)!.toFixed(3)})`);
     }
     const g = await trainTaskGenerator(sets, model.config, {
       epochs: o.generator.epochs,
@@ -145,7 +151,7 @@ export async function runIcmBench(
         storageRatio: g.metrics.storageRatio,
         heldOut: { task: HELD_OUT_TASK.name, base: heldBase, generated: mean(heldPer) },
       };
-      return { result, details: { metrics: g.metrics, evalItems: seen[0].data.eval.length, perTask, heldOutPerSeed: heldPer, heldOutWithSeenAdapters, seconds: (performance.now() - started) / 1000 } };
+      return { result, details: { metrics: g.metrics, evalItems: seen[0].data.eval.length, samples: o.samples, perTask, heldOutPerSeed: heldPer, heldOutWithSeenAdapters, seconds: (performance.now() - started) / 1000 } };
     } finally {
       g.generator.dispose();
     }
@@ -170,18 +176,19 @@ export function icmMarkdown(r: IcmBenchResult, d: IcmBenchDetails, setup: string
     setup,
     '',
     `Every accuracy is over ${d.evalItems} evaluation items per task (one item = ${pct(1 / d.evalItems)}). ` +
-      'Per seed: the 5 generated adapters\' accuracies (min–max); same answer: share of items where a generated adapter answers exactly as the trained adapter (mean over seeds).',
+      'Per seed: the generated adapters\' accuracies (min–max); same answer: share of items where a generated adapter answers exactly as the trained adapter (mean over seeds); ' +
+      'kept checkpoints: accuracy of each checkpoint the generator was trained on for the task, mean (min–max): the trained adapter is the last of them, one draw from that spread.',
     '',
-    '| task | base | trained | generated (mean of 5) | per seed | generated / trained | same answer as trained | checkpoint average | wrong condition |',
-    '|---|---|---|---|---|---|---|---|---|',
+    `| task | base | trained | generated (mean of ${d.samples}) | per seed | generated / trained | same answer as trained | kept checkpoints | checkpoint average | wrong condition |`,
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...r.tasks.map((t) => {
       const p = d.perTask[t.task];
       return (
         `| ${t.task} | ${pct(t.base)} | ${pct(t.trained)} | ${pct(t.generated)} | ${range(p.generatedPerSeed)} | ${t.trained > 0 ? (t.generated / t.trained).toFixed(2) : 'n/a'} | ` +
-        `${pct(mean(p.agreementPerSeed))} | ${pct(t.checkpointAverage)} | ${pct(t.wrongCondition)} (${p.wrongConditionTask}'s condition) |`
+        `${pct(mean(p.agreementPerSeed))} | ${pct(mean(p.checkpointAccuracies))} (${range(p.checkpointAccuracies)}) | ${pct(t.checkpointAverage)} | ${pct(t.wrongCondition)} (${p.wrongConditionTask}'s condition) |`
       );
     }),
-    `| **${r.heldOut.task}** (held out) | ${pct(r.heldOut.base)} | — | ${pct(r.heldOut.generated)} | ${range(d.heldOutPerSeed)} | — | — | — | — |`,
+    `| **${r.heldOut.task}** (held out) | ${pct(r.heldOut.base)} | — | ${pct(r.heldOut.generated)} | ${range(d.heldOutPerSeed)} | — | — | — | — | — |`,
     '',
     `Held out: the generator never saw ${r.heldOut.task}'s checkpoints, only its in-context examples. Its items answered by each seen task's trained adapter: ` +
       `${Object.entries(d.heldOutWithSeenAdapters).map(([t, a]) => `${t} ${pct(a)}`).join(', ')}` +
