@@ -75,7 +75,7 @@ export async function runServingBench(o: ServingBenchOptions): Promise<{ result:
   const runs = (part: BenchPart) => !o.only || o.only.includes(part);
   const sizes = o.quick
     ? { requests: 12, maxTokens: 8, throughputRequests: 24, throughputRounds: 1, memoryRequests: 200, coldLoads: 5, trainSeconds: 20 }
-    : { requests: 90, maxTokens: 16, throughputRequests: 320, throughputRounds: 3, memoryRequests: 10_000, coldLoads: 20, trainSeconds: 90 };
+    : { requests: 90, maxTokens: 16, throughputRequests: 320, throughputRounds: 7, memoryRequests: 10_000, coldLoads: 20, trainSeconds: 90 };
   const dataDir = mkdtempSync(join(tmpdir(), 'lethe-bench-serving-'));
   const adminKey = generateApiKey().secret;
   const config = loadConfig({
