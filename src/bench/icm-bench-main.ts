@@ -4,13 +4,14 @@
  *
  * Options: --model DIR (default models/demo)  --quick (CI: fewer authors, steps, epochs)
  *          --out FILE  --docs FILE (empty string: don't write)  --steps N  --epochs N  --targets q_proj,v_proj  --rank N
- *          --keep N  --every N (steps between kept checkpoints)  --lr X  --width N  --latent N  --basis-rank N
+ *          --keep N  --every N (steps between kept checkpoints)  --lr X (peak)  --schedule cosine|constant  --min-lr-ratio X
+ *          --width N  --latent N  --basis-rank N
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '../engine/backend.js';
-import { loadTaskModel } from '../icm/task-training.js';
+import { defaultCheckpointEvery, loadTaskModel, TASK_LR_SCHEDULES, type TaskLrSchedule } from '../icm/task-training.js';
 import { icmMarkdown, runIcmBench, type IcmBenchOptions } from './icm-bench.js';
 
 const { values: args } = parseArgs({
@@ -26,12 +27,19 @@ const { values: args } = parseArgs({
     keep: { type: 'string' },
     every: { type: 'string' },
     lr: { type: 'string' },
+    schedule: { type: 'string' },
+    'min-lr-ratio': { type: 'string' },
     width: { type: 'string' },
     latent: { type: 'string' },
     'basis-rank': { type: 'string' },
   },
 });
 
+const schedule = (args.schedule ?? 'cosine') as TaskLrSchedule;
+if (!TASK_LR_SCHEDULES.includes(schedule)) {
+  console.error(`bench:icm: --schedule must be one of ${TASK_LR_SCHEDULES.join(', ')}`);
+  process.exit(2);
+}
 if (!existsSync(join(args.model, 'model.safetensors'))) {
   console.error(`bench:icm: no model weights in ${args.model} (train the demo model first: npm run model:train-demo, or pass --model DIR)`);
   process.exit(2);
@@ -56,12 +64,17 @@ const options: IcmBenchOptions = {
     steps,
     batchSize: 16,
     learningRate: Number(args.lr ?? 5e-3),
+    // Cosine decay to 10 % of the peak by the last step (the task-training default): with a
+    // constant rate the kept checkpoints still jittered (two-facts 37.8–40.0 %), so the final
+    // adapter was one lucky or unlucky draw from them.
+    lrSchedule: schedule,
+    minLearningRateRatio: Number(args['min-lr-ratio'] ?? 0.1),
     keepCheckpoints: keep,
     // Kept checkpoints span the last sixth of training (600 steps: 20 every 5, steps 505–600). The
     // generator reproduces the distribution it is trained on (generated tracked the checkpoint
     // average within ~1 point on every task); over the last half (every 15) template's checkpoints
     // were still improving (33–49 %), so its samples lagged the final adapter (0.92×).
-    checkpointEvery: Number(args.every ?? Math.max(1, Math.floor(steps / (6 * keep)))),
+    checkpointEvery: Number(args.every ?? defaultCheckpointEvery(steps, keep)),
     seed: 0,
   },
   // Small CVAE (see README §icm): width 16, latent 32, condition projected to 16, rank-8 output head.
@@ -88,7 +101,7 @@ if (args.docs) {
   const t = options.training;
   const setup =
     `Model \`${args.model}\` on ${backend.name}${quick ? ' (**--quick**)' : ''}. Task LoRAs: rank ${t.rank}, α ${2 * t.rank!}, targets ${(t.targetModules ?? ['all attention and MLP projections']).join(', ')}, ` +
-    `${t.steps} AdamW steps of ${t.batchSize} on ${options.trainAuthors} authors × 3 phrasings, last ${t.keepCheckpoints} checkpoints every ${t.checkpointEvery} steps kept. ` +
+    `${t.steps} AdamW steps of ${t.batchSize}, learning rate ${t.learningRate} ${t.lrSchedule === 'constant' ? 'constant' : `with cosine decay to ${t.minLearningRateRatio}× by the last step`}, on ${options.trainAuthors} authors × 3 phrasings, last ${t.keepCheckpoints} checkpoints every ${t.checkpointEvery} steps kept. ` +
     `Evaluation: greedy, ${options.evalAuthors} unseen-by-the-adapter authors × ${options.evalPhrasings} phrasings per task, exact match of the first line (case and punctuation count). ` +
     `Generator: width ${options.generator.architecture?.width}, latent ${options.generator.architecture?.latentDim}, output basis rank ${options.generator.architecture?.basisRank} (F16), ${options.generator.epochs} epochs; generated = mean over ${options.samples} seeds; wrong condition = generated from the next task's condition.`;
   const block = `<!-- section:icm -->\n${icmMarkdown(result, details, setup)}\n<!-- /section:icm -->`;

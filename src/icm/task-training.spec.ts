@@ -5,7 +5,7 @@ import type { LoraAdapter } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
 import { createModelFixture, type ModelFixture } from '../modules/inference/testing/model-fixture.js';
 import { AdapterFactory } from './testing/adapter.factory.js';
-import { averageAdapters, evaluateTask, loadTaskModel, taskCondition, trainTaskAdapter, type TaskTokenizer } from './task-training.js';
+import { averageAdapters, defaultCheckpointEvery, evaluateTask, loadTaskModel, taskCondition, taskLearningRate, trainTaskAdapter, type TaskTokenizer } from './task-training.js';
 
 describe('task training', () => {
   let fixture: ModelFixture;
@@ -40,6 +40,33 @@ describe('task training', () => {
     disposeAdapter(r.adapter);
     for (const c of r.checkpoints) disposeAdapter(c.adapter);
     expect(tf.memory().numTensors).toBe(before); // nothing leaked
+  });
+
+  it('decays the learning rate by default: cosine from the peak to 10 % at the last step; constant on request', async () => {
+    const rates = async (extra: object) => {
+      const seen: number[] = [];
+      const r = await trainTaskAdapter(model, tokenizer, examples, { steps: 12, batchSize: 3, keepCheckpoints: 1, learningRate: 1e-2, seed: 1, onProgress: (p) => seen.push(p.learningRate), ...extra });
+      disposeAdapter(r.adapter);
+      for (const c of r.checkpoints) disposeAdapter(c.adapter);
+      return seen;
+    };
+    const cosine = await rates({});
+    expect(cosine).toHaveLength(12);
+    // Reference from the definition: lr(t) = peak·(0.1 + 0.9·½(1 + cos(π·t/T))).
+    cosine.forEach((lr, i) => expect(lr).toBeCloseTo(1e-2 * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (i + 1)) / 12))), 12));
+    expect(cosine.at(-1)).toBeCloseTo(1e-3, 12);
+    for (let i = 1; i < cosine.length; i++) expect(cosine[i]).toBeLessThan(cosine[i - 1]);
+    expect(await rates({ lrSchedule: 'constant' })).toEqual(Array(12).fill(1e-2));
+    expect((await rates({ minLearningRateRatio: 0.5 })).at(-1)).toBeCloseTo(5e-3, 12);
+  });
+
+  it('rejects a bad schedule floor and spaces default checkpoints over the last sixth', () => {
+    expect(() => taskLearningRate(1e-3, 10, 'cosine', 1.5)).toThrow(/minLearningRateRatio/);
+    expect(() => taskLearningRate(0, 10)).toThrow(/learningRate/);
+    expect(() => taskLearningRate(1e-3, 10, 'linear' as never)).toThrow(/lrSchedule/);
+    expect(defaultCheckpointEvery(600, 20)).toBe(5);
+    expect(defaultCheckpointEvery(200, 10)).toBe(3);
+    expect(defaultCheckpointEvery(6, 10)).toBe(1);
   });
 
   it('averages checkpoints factor by factor (float64 reference)', () => {

@@ -10,11 +10,14 @@ import { generate, type TextTokenizer } from '../engine/generate.js';
 import { stackLora } from '../engine/lora.js';
 import { createTrainableLora, disposeAdapter } from '../engine/lora-trainable.js';
 import type { LoraAdapter, LoraModuleWeights } from '../engine/lora-types.js';
-import { buildLmBatch, maskedCrossEntropy, train, type LmExample, type TrainProgress } from '../engine/trainer.js';
+import { buildLmBatch, maskedCrossEntropy, train, warmupCosineSchedule, type LmExample, type TrainProgress } from '../engine/trainer.js';
 import { parseModelConfig } from '../engine/model-config.js';
 import type { TextTokenizer as EngineTokenizer } from '../engine/tokenizer.js';
 import { TransformerModel } from '../engine/transformer.js';
+import { defaultCheckpointEvery, TASK_LR_SCHEDULES, type TaskLrSchedule } from './task-schedule.js';
 import { scoreTaskAnswer, type TaskExample } from './task-suite.js';
+
+export { defaultCheckpointEvery, TASK_LR_SCHEDULES, type TaskLrSchedule } from './task-schedule.js';
 
 /** Encoding the task code needs: the engine's generation tokenizer plus an end-of-text id. */
 export type TaskTokenizer = TextTokenizer;
@@ -28,13 +31,34 @@ export interface TaskTrainingOptions {
   /** Optimizer steps (default 200). */
   steps?: number;
   batchSize?: number;
+  /** Peak learning rate (default 5e-3). */
   learningRate?: number;
-  /** Checkpoints kept: the last `keepCheckpoints` snapshots, one every `checkpointEvery` steps (defaults 10 and 10). */
+  /** Default `cosine` (see TaskLrSchedule). */
+  lrSchedule?: TaskLrSchedule;
+  /** Floor of the cosine schedule as a fraction of the peak (default 0.1). */
+  minLearningRateRatio?: number;
+  /** Checkpoints kept: the last `keepCheckpoints` snapshots (default 10), one every `checkpointEvery` steps (default: defaultCheckpointEvery). */
   keepCheckpoints?: number;
   checkpointEvery?: number;
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (progress: TrainProgress) => void;
+}
+
+/** The optimizer's learning rate for a task run: the peak, or a step → rate schedule (1-based steps). */
+export function taskLearningRate(
+  peak: number,
+  steps: number,
+  schedule: TaskLrSchedule = 'cosine',
+  minRatio = 0.1,
+): number | ((step: number) => number) {
+  if (!(peak > 0)) throw new Error(`learningRate must be > 0, got ${peak}`);
+  if (schedule === 'constant') return peak;
+  if (schedule !== 'cosine') throw new Error(`lrSchedule must be one of ${TASK_LR_SCHEDULES.join(', ')}, got ${String(schedule)}`);
+  if (!(minRatio >= 0 && minRatio <= 1)) throw new Error(`minLearningRateRatio must be in [0, 1], got ${minRatio}`);
+  // No warm-up: at this peak training was stable from step 1 with the constant rate, and the
+  // problem was the end (checkpoints jittering), so only the tail changes.
+  return warmupCosineSchedule(peak, 0, steps, minRatio);
 }
 
 /** One kept checkpoint: the adapter after `step` updates. */
@@ -103,7 +127,7 @@ export async function trainTaskAdapter(
   const rank = options.rank ?? 4;
   const steps = options.steps ?? 200;
   const keep = options.keepCheckpoints ?? 10;
-  const every = options.checkpointEvery ?? 10;
+  const every = options.checkpointEvery ?? defaultCheckpointEvery(steps, keep);
   if (keep < 1 || every < 1) throw new Error('keepCheckpoints and checkpointEvery must be ≥ 1');
   const data = encodeTaskExamples(tokenizer, examples);
   const pad = model.config.padTokenId ?? 0;
@@ -122,7 +146,7 @@ export async function trainTaskAdapter(
       batchSize: options.batchSize ?? 16,
       steps,
       seed: options.seed ?? 0,
-      optimizer: { learningRate: options.learningRate ?? 5e-3 },
+      optimizer: { learningRate: taskLearningRate(options.learningRate ?? 5e-3, steps, options.lrSchedule, options.minLearningRateRatio) },
       maxGradNorm: 1,
       signal: options.signal,
       loss: (batch) => {

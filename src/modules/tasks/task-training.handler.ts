@@ -6,7 +6,7 @@ import { AdapterRegistryService } from '../adapters/adapter-registry.service.js'
 import { AuditService, auditSubject } from '../audit/audit.service.js';
 import type { JobPayloads } from '../jobs/job-catalog.js';
 import { JobProcessor, type JobContext, type JobHandlerFor } from '../jobs/job-handler.js';
-import { TASK_TRAIN_DEFAULTS } from './task-jobs.js';
+import { taskTrainSettings } from './task-jobs.js';
 import { conditionHash, TaskRepository } from './task.repository.js';
 import { taskSubject } from './tasks.service.js';
 import type { TaskTrainingWorkerInput, TaskTrainingWorkerOutput, TaskTrainingWorkerProgress } from './task-training.worker.js';
@@ -42,7 +42,7 @@ export class TaskTrainingHandler implements JobHandlerFor<'tasks.train', TaskTra
   async handle(payload: JobPayloads['tasks.train'], ctx: JobContext): Promise<TaskTrainResult> {
     const task = await this.tasks.findById(payload.taskId);
     if (!task) throw new Error(`task ${payload.taskId} no longer exists`);
-    const settings = { ...TASK_TRAIN_DEFAULTS, ...payload.options };
+    const settings = taskTrainSettings(payload.options);
     const actor = payload.actor;
     let adapterId = await this.tasks.trainingAdapterOfJob(ctx.jobId);
     if (!adapterId) {

@@ -50,6 +50,8 @@ serveWorkerTask<TaskTrainingWorkerInput, TaskTrainingWorkerOutput, TaskTrainingW
     steps: s.steps,
     batchSize: s.batchSize,
     learningRate: s.learningRate,
+    lrSchedule: s.lrSchedule,
+    minLearningRateRatio: s.minLearningRateRatio,
     keepCheckpoints: s.keepCheckpoints,
     checkpointEvery: s.checkpointEvery,
     seed: s.seed,

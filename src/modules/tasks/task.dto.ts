@@ -2,11 +2,12 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { OffsetPageQueryDto } from '../common/offset-page-query.dto.js';
 import {
-  ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested,
+  ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested,
 } from 'class-validator';
 import type { JobProgressRow } from '../jobs/job-progress.repository.js';
 import type { TaskRow, TaskStatus } from './task.repository.js';
 import { TASK_STATUSES } from './task.repository.js';
+import { TASK_LR_SCHEDULES, type TaskLrSchedule } from '../../icm/task-schedule.js';
 
 /** Bounds of task input (bodies are also capped by LETHE_BODY_LIMIT). */
 export const TASK_LIMITS = { minExamples: 3, maxExamples: 32, maxTrainingData: 2000, maxText: 1000 } as const;
@@ -58,10 +59,15 @@ export class TrainTaskDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 64, default: 4 }) @IsOptional() @IsInt() @Min(1) @Max(64) rank?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 20000, default: 200 }) @IsOptional() @IsInt() @Min(1) @Max(20000) steps?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 256, default: 16 }) @IsOptional() @IsInt() @Min(1) @Max(256) batchSize?: number;
-  @ApiPropertyOptional({ minimum: 1e-6, maximum: 1, default: 3e-3 }) @IsOptional() @IsNumber() @Min(1e-6) @Max(1) learningRate?: number;
+  @ApiPropertyOptional({ minimum: 1e-6, maximum: 1, default: 5e-3, description: 'Peak learning rate.' }) @IsOptional() @IsNumber() @Min(1e-6) @Max(1) learningRate?: number;
+  @ApiPropertyOptional({ enum: TASK_LR_SCHEDULES, default: 'cosine', description: 'cosine: decays from the peak to minLearningRateRatio × peak by the last step; constant: the peak throughout.' })
+  @IsOptional() @IsIn(TASK_LR_SCHEDULES) lrSchedule?: TaskLrSchedule;
+  @ApiPropertyOptional({ minimum: 0, maximum: 1, default: 0.1, description: 'Floor of the cosine schedule as a fraction of the peak.' })
+  @IsOptional() @IsNumber() @Min(0) @Max(1) minLearningRateRatio?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 10, description: 'Checkpoints kept for the generator (the last N).' })
   @IsOptional() @IsInt() @Min(1) @Max(100) keepCheckpoints?: number;
-  @ApiPropertyOptional({ minimum: 1, maximum: 10000, default: 10 }) @IsOptional() @IsInt() @Min(1) @Max(10000) checkpointEvery?: number;
+  @ApiPropertyOptional({ minimum: 1, maximum: 10000, description: 'Steps between kept checkpoints (default: steps / (6 × keepCheckpoints), at least 1: they span the last sixth of training).' })
+  @IsOptional() @IsInt() @Min(1) @Max(10000) checkpointEvery?: number;
   @ApiPropertyOptional({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }) @IsOptional() @IsInt() @Min(0) @Max(2 ** 31 - 1) seed?: number;
 }
 
