@@ -54,7 +54,7 @@ export interface ServingBenchOptions {
   only?: ReadonlyArray<BenchPart>;
   /** LETHE_BATCH_WINDOW_MS of the service under test (default: the service's own default). */
   batchWindowMs?: number;
-  /** LETHE_MERGE_HOT_PLANS of the service under test (default: the service's own default, on). */
+  /** LETHE_MERGE_HOT_PLANS of the service under test (default: the service's own default, off). */
   mergeHotPlans?: boolean;
 }
 
@@ -296,7 +296,7 @@ export function servingMarkdown(
   notes: string[],
   quick: boolean,
   noWindow?: Record<string, WayStats>,
-  unmerged?: ServingBenchResult['throughputByAdapters'],
+  merging?: { ways: Record<string, WayStats>; throughput: ServingBenchResult['throughputByAdapters'] },
 ): string {
   const ok = (b: boolean) => (b ? 'met' : '**not met**');
   const waysTable = (w: Record<string, WayStats>) => [
@@ -333,11 +333,14 @@ export function servingMarkdown(
     `| RSS start → end (MB) | ${r.memory.rssStartMb} → ${r.memory.rssEndMb} | flat |`,
     `| /healthz p99 during unlearning training (ms) | ${r.healthzP99MsDuringTraining} | ≤ 50: ${ok(r.healthzP99MsDuringTraining <= 50)} |`,
     '',
-    ...(unmerged
+    ...(merging
       ? [
-          `Throughput on a third service with LETHE_MERGE_HOT_PLANS=false (every plan rank-stacked, as at 100 and 1,000 adapters where batches mix plans): ` +
-            (['1', '10', '100', '1000'] as const).map((n) => `${n}: ${unmerged[n]}`).join(', ') +
-            ` tokens/s (1,000 / 1 = ${round(unmerged['1000'] / unmerged['1'], 2)}).`,
+          `A third service with LETHE_MERGE_HOT_PLANS=true (plans shared by a whole batch merged into the weights from their second use): ` +
+            `${ratios(merging.ways)}; throughput ` +
+            (['1', '10', '100', '1000'] as const).map((n) => `${n}: ${merging.throughput[n]}`).join(', ') +
+            ` tokens/s (1,000 / 1 = ${round(merging.throughput['1000'] / merging.throughput['1'], 2)}).`,
+          '',
+          ...waysTable(merging.ways),
           '',
         ]
       : []),
@@ -360,11 +363,11 @@ if (isEntry) {
   const { result, ways, notes } = await runServingBench({ quick: args.quick!, modelDir: resolve(args['model-dir']!), log: (l) => console.log(l), only });
   // The three ways again without the batching window: what routing costs when it cannot hide there.
   const noWindow = only ? undefined : (await runServingBench({ quick: args.quick!, modelDir: resolve(args['model-dir']!), log: (l) => console.log(l), only: ['ways'], batchWindowMs: 0 })).ways;
-  // Throughput again with every plan stacked: what hot-plan merging adds at 1 adapter.
-  const unmerged = only
+  // The three ways and throughput again with hot-plan merging (opt-in): what it changes.
+  const merged = only
     ? undefined
-    : (await runServingBench({ quick: args.quick!, modelDir: resolve(args['model-dir']!), log: (l) => console.log(l), only: ['throughput'], mergeHotPlans: false })).result
-        .throughputByAdapters;
+    : await runServingBench({ quick: args.quick!, modelDir: resolve(args['model-dir']!), log: (l) => console.log(l), only: ['ways', 'throughput'], mergeHotPlans: true });
+  const merging = merged && { ways: merged.ways, throughput: merged.result.throughputByAdapters };
   if (only) {
     // A partial run (profiling) prints its numbers and writes nothing.
     console.log(JSON.stringify({ result, ways, notes }, null, 2));
@@ -372,7 +375,7 @@ if (isEntry) {
   }
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(args.out!, `${JSON.stringify(result, null, 2)}\n`);
-  writeDocsSection(args.docs!, 'serving', `## Serving (issue 5)\n\n${servingMarkdown(result, ways, notes, args.quick!, noWindow, unmerged)}\n`);
+  writeDocsSection(args.docs!, 'serving', `## Serving (issue 5)\n\n${servingMarkdown(result, ways, notes, args.quick!, noWindow, merging)}\n`);
   console.log(JSON.stringify(result, null, 2));
   process.exit(0);
 }

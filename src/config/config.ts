@@ -67,8 +67,8 @@ export const ENV_SCHEMA = {
     'Inference worker threads. Unset: one per core, at most 4. 0 runs inference on the main thread (debugging only).',
   ),
   LETHE_BATCH_WINDOW_MS: opt(z.coerce.number().min(0).max(1000).default(5)).describe('Micro-batching: how long the first request waits for company (ms).'),
-  LETHE_MERGE_HOT_PLANS: opt(z.stringbool().default(true)).describe(
-    'Merge an adapter plan shared by a whole batch into the weights from its second use (hot plans run at the base model\'s cost). false: always rank stacking.',
+  LETHE_MERGE_HOT_PLANS: opt(z.stringbool().default(false)).describe(
+    'true: merge an adapter plan shared by a whole batch into the weights from its second use (hot plans run at the base model\'s cost, up to 64 MiB of merged copies per worker). Default: rank stacking always.',
   ),
   LETHE_BATCH_MAX_SIZE: opt(z.coerce.number().int().min(1).max(256).default(8)).describe('Micro-batching: most requests per batch.'),
   LETHE_QUEUE_MAX: opt(z.coerce.number().int().min(0).max(100_000).default(256)).describe(

@@ -59,7 +59,7 @@ describe('inference engine in a worker thread', () => {
 
   it('frees evicted adapters and keeps tensor counts flat across batches', async () => {
     const run = () => sut.generate({ rows: [{ prompt: [1, 2, 3], plan: [{ key: 'a1@1', strength: 1 }] }], options }, [], cancelFlags(1), () => undefined);
-    await run(); // the plan is hot now: merged into the weights, kept for the next batches
+    await run(); // the plan's application is built and kept for the next batches (merged if LETHE_MERGE_HOT_PLANS)
     const before = await sut.memory();
     for (let i = 0; i < 3; i++) await run();
     const after = await sut.memory();

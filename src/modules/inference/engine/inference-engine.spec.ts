@@ -53,7 +53,16 @@ describe('inference engine: generation continues from the routing prefill', () =
     expect(sut.keptPrefills).toBe(0);
   });
 
-  it('merges a hot shared plan into the weights from its second use: same answers, tensors bounded, freed on eviction', async () => {
+  it('with mergeHotPlans, merges a hot shared plan into the weights from its second use: same answers, tensors bounded, freed on eviction', async () => {
+    const merging = await InferenceEngine.load(fixture.dir, 'wasm', { mergeHotPlans: true });
+    try {
+      await mergesHotPlans(merging);
+    } finally {
+      merging.dispose();
+    }
+  });
+
+  async function mergesHotPlans(sut: InferenceEngine): Promise<void> {
     const files = randomPeftFiles(fixture.config, 9);
     const before = tf.memory().numTensors;
     sut.addAdapter({ key: 'hot@1', rank: 4, alpha: 8, targetModules: files.adapterConfig.target_modules as string[], weights: files.weights });
@@ -78,25 +87,25 @@ describe('inference engine: generation continues from the routing prefill', () =
     expect(tf.memory().numTensors).toBe(merged);
     sut.evictAdapters(['hot@1']);
     expect(tf.memory().numTensors).toBe(before);
-  });
+  }
 
-  it('with mergeHotPlans false keeps every plan stacked, with the same answers', async () => {
-    const stackedOnly = await InferenceEngine.load(fixture.dir, 'wasm', { mergeHotPlans: false });
+  it('by default keeps every plan stacked, with the same answers as a merging engine', async () => {
+    const merging = await InferenceEngine.load(fixture.dir, 'wasm', { mergeHotPlans: true });
     try {
       const files = randomPeftFiles(fixture.config, 9);
       const payload = { key: 'hot@1', rank: 4, alpha: 8, targetModules: files.adapterConfig.target_modules as string[], weights: files.weights };
-      stackedOnly.addAdapter(payload);
       sut.addAdapter(payload);
+      merging.addAdapter(payload);
       const batch = { rows: [{ prompt: [5, 17, 42, 8, 99], plan: [{ key: 'hot@1', strength: 1.25 }] }], options };
-      const first = await stackedOnly.generate(batch);
+      const first = await sut.generate(batch);
       const tensors = tf.memory().numTensors;
-      for (let i = 0; i < 3; i++) expect(await stackedOnly.generate(batch)).toEqual(first);
+      for (let i = 0; i < 3; i++) expect(await sut.generate(batch)).toEqual(first);
       expect(tf.memory().numTensors).toBe(tensors); // nothing merged, nothing added
-      await sut.generate(batch);
-      expect(await sut.generate(batch)).toEqual(first); // the merging engine answers alike
+      await merging.generate(batch);
+      expect(await merging.generate(batch)).toEqual(first); // merged from its second use, same answer
       sut.evictAdapters(['hot@1']);
     } finally {
-      stackedOnly.dispose();
+      merging.dispose();
     }
   });
 

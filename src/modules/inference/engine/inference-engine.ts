@@ -74,7 +74,7 @@ export interface EngineFeatures {
 }
 
 export interface EngineOptions {
-  /** Merge a plan shared by a whole batch into the weights from its second use (default true). */
+  /** Merge a plan shared by a whole batch into the weights from its second use (default false). */
   mergeHotPlans?: boolean;
 }
 
@@ -290,7 +290,7 @@ export class InferenceEngine {
     if (entry) {
       this.shared.delete(key); // LRU order: most recent last
       entry.uses++;
-      if (this.options.mergeHotPlans !== false && entry.mergedBytes === 0 && entry.uses >= MERGE_FROM_USE) {
+      if (this.options.mergeHotPlans === true && entry.mergedBytes === 0 && entry.uses >= MERGE_FROM_USE) {
         const bytes = mergedWeightBytes(this.model, plan);
         if (bytes <= MERGED_BYTES_MAX / 4) {
           const merged = mergeLora(this.model, plan, { cache: this.factors });
