@@ -7,7 +7,7 @@ import { disposeAdapter } from './lora-trainable.js';
 import type { PlanEntry } from './lora-types.js';
 import { randomAdapter } from './testing/random-adapter.js';
 import { randomCheckpoint } from './testing/random-checkpoint.js';
-import { referenceForward, relativeError, toRef, toRefWeights, type RefLoraTerm } from './testing/reference-lm.js';
+import { referenceForward, refLoraTerms, relativeError, toRefWeights } from './testing/reference-lm.js';
 import { KvCache } from './kv-cache.js';
 import { leftPadBatch, TransformerModel } from './transformer.js';
 
@@ -15,15 +15,6 @@ import { leftPadBatch, TransformerModel } from './transformer.js';
 const TOL = 1e-4;
 
 await initBackend();
-
-function refTerms(plan: PlanEntry[]): RefLoraTerm[] {
-  return plan.map(({ adapter, strength }) => ({
-    strength,
-    alpha: adapter.alpha,
-    rank: adapter.rank,
-    modules: new Map([...adapter.modules].map(([k, m]) => [k, { a: toRef(m.a), b: toRef(m.b) }])),
-  }));
-}
 
 describe.each(['gpt2', 'llama'] as const)('per-row LoRA (BGMV) on %s', (family) => {
   const ck = randomCheckpoint(family, { nHeads: 4, nKvHeads: 2 }, 5);
@@ -63,7 +54,7 @@ describe.each(['gpt2', 'llama'] as const)('per-row LoRA (BGMV) on %s', (family) 
     expect(cache.size).toBe(3);
     const got = logitsWith(lora, prompts);
     const width = Math.max(...prompts.map((p) => p.length));
-    const expected = rows.map((plan, r) => referenceForward(c, ref, prompts[r], refTerms(plan)));
+    const expected = rows.map((plan, r) => referenceForward(c, ref, prompts[r], refLoraTerms(plan)));
     // The plans must change the output visibly, or the comparison proves nothing.
     expect(relativeError(expected[0].logits.at(-1)!, referenceForward(c, ref, prompts[0]).logits.at(-1)!)).toBeGreaterThan(0.05);
     rows.forEach((_, r) => {

@@ -6,22 +6,13 @@ import { createTrainableLora, disposeAdapter } from './lora-trainable.js';
 import type { LoraAdapter, PlanEntry } from './lora-types.js';
 import { randomAdapter } from './testing/random-adapter.js';
 import { randomCheckpoint } from './testing/random-checkpoint.js';
-import { referenceForward, relativeError, toRef, toRefWeights, type RefLoraTerm } from './testing/reference-lm.js';
+import { referenceForward, refLoraTerms, relativeError, toRefWeights } from './testing/reference-lm.js';
 import { leftPadBatch, TransformerModel } from './transformer.js';
 
 // float32 tfjs against the float64 explicit sum: relative error (max |Δ| / max |ref|).
 const TOL = 1e-4;
 
 await initBackend();
-
-function refTerms(plan: PlanEntry[]): RefLoraTerm[] {
-  return plan.map(({ adapter, strength }) => ({
-    strength,
-    alpha: adapter.alpha,
-    rank: adapter.rank,
-    modules: new Map([...adapter.modules].map(([k, m]) => [k, { a: toRef(m.a), b: toRef(m.b) }])),
-  }));
-}
 
 describe.each(['gpt2', 'llama'] as const)('LoRA composition on %s', (family) => {
   const ck = randomCheckpoint(family, { nHeads: 4, nKvHeads: 2 }, 5);
@@ -59,7 +50,7 @@ describe.each(['gpt2', 'llama'] as const)('LoRA composition on %s', (family) => 
     ['3 adapters, different ranks, alphas, strengths and modules', () => plan3],
   ])('stacked == merged == explicit float64 sum (%s)', (_, planOf) => {
     const plan = planOf();
-    const expected = referenceForward(c, ref, tokens, refTerms(plan));
+    const expected = referenceForward(c, ref, tokens, refLoraTerms(plan));
     const base = referenceForward(c, ref, tokens);
     // The adapters must change the output visibly, or the comparison proves nothing.
     expect(relativeError(base.logits[tokens.length - 1], expected.logits[tokens.length - 1])).toBeGreaterThan(0.05);
@@ -88,7 +79,7 @@ describe.each(['gpt2', 'llama'] as const)('LoRA composition on %s', (family) => 
       const alone = stackLora(model, plan, { cache });
       const gotAlone = logitsWith(alone, [p])[0];
       alone.dispose();
-      const expected = referenceForward(c, ref, p, refTerms(plan));
+      const expected = referenceForward(c, ref, p, refLoraTerms(plan));
       for (let t = 0; t < p.length; t++) {
         const row = got[r][width - p.length + t];
         expect(relativeError(row, gotAlone[t])).toBeLessThan(TOL);

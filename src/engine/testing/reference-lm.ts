@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { PlanEntry } from '../lora-types.js';
 import type { ModelConfig } from '../model-config.js';
 
 /**
@@ -23,6 +24,16 @@ export interface RefLoraTerm {
 
 export function toRef(t: tf.Tensor): RefWeight {
   return { data: Float64Array.from(t.dataSync()), shape: [...t.shape] };
+}
+
+/** A LoRA plan as float64 reference terms (the explicit sum Σ s·(α/r)·B·A·x). */
+export function refLoraTerms(plan: PlanEntry[]): RefLoraTerm[] {
+  return plan.map(({ adapter, strength }) => ({
+    strength,
+    alpha: adapter.alpha,
+    rank: adapter.rank,
+    modules: new Map([...adapter.modules].map(([k, m]) => [k, { a: toRef(m.a), b: toRef(m.b) }])),
+  }));
 }
 
 export function toRefWeights(weights: Map<string, tf.Tensor>): RefWeights {
