@@ -1,3 +1,5 @@
+import type { UnlearningProgress } from '../api/types.js';
+
 /** One progress bar: a label and a fraction in [0, 1] (undefined = indeterminate). */
 export interface ProgressBar {
   label: string;
@@ -54,23 +56,13 @@ export function mergeBars(prev: ProgressBar[], next: ProgressBar[]): ProgressBar
 /** The phases of an unlearning job, in order (src/unlearning/pipeline.ts). */
 export const UNLEARNING_PHASES = ['relabel', 'training', 'calibrating', 'evaluating'] as const;
 
-interface JobProgress {
-  phase?: string;
-  step?: number;
-  total?: number;
-  loss?: number;
-  etaSeconds?: number;
-  attempt?: number;
-  message?: string;
-}
-
 /**
  * One bar per job phase from a request's stored progress: phases before the current one are
  * full, the current one shows its step / total (or is indeterminate), later ones are empty; a
  * finished job (`done`) is full everywhere. Failed or revoked requests keep their last numbers
  * in one bar, since the stored record no longer says which phase stopped.
  */
-export function unlearningBars(p: JobProgress | null | undefined, status: string): ProgressBar[] {
+export function unlearningBars(p: UnlearningProgress | null | undefined, status: string): ProgressBar[] {
   const phase = p?.phase ?? '';
   if (phase === 'failed' || phase === 'revoked' || status === 'failed' || status === 'revoked') {
     return toProgressBars({ ...p, phase: phase || status }, status);
@@ -94,7 +86,7 @@ export function unlearningBars(p: JobProgress | null | undefined, status: string
 }
 
 /** The whole job as one bar (request lists): the mean of the phase bars, labelled by phase. */
-export function unlearningOverall(p: JobProgress | null | undefined, status: string): ProgressBar {
+export function unlearningOverall(p: UnlearningProgress | null | undefined, status: string): ProgressBar {
   const bars = unlearningBars(p, status);
   if (bars.length === 1) return bars[0]!;
   const fraction = bars.reduce((s, b) => s + (b.fraction ?? 0), 0) / bars.length;

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { listAdapters } from '../api/endpoints.js';
 import { ADAPTER_KINDS, ADAPTER_STATUSES, type AdapterPage } from '../api/types.js';
+import { ChoiceFilter, draftSetter } from '../components/filter-fields.js';
 import { LoadView } from '../components/load-view.js';
 import { formatTime, localInputToIso } from '../lib/format.js';
 import { href } from '../lib/router.js';
@@ -50,34 +51,14 @@ export function AdaptersPage() {
     setFilter({ ...draft, name: draft.name.trim() });
     setOffset(0);
   };
-  const set = (k: keyof Filter) => (e: Event) => setDraft({ ...draft, [k]: (e.target as HTMLInputElement).value });
+  const set = draftSetter(draft, setDraft);
 
   return (
     <>
       <h1 tabIndex={-1}>Adapters</h1>
       <form class="filters" onSubmit={apply} aria-label="Filter adapters">
-        <div>
-          <label for="f-kind">Kind</label>
-          <select id="f-kind" value={draft.kind} onChange={set('kind')}>
-            <option value="">any</option>
-            {ADAPTER_KINDS.map((k) => (
-              <option key={k} value={k}>
-                {k}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div>
-          <label for="f-status">Status</label>
-          <select id="f-status" value={draft.status} onChange={set('status')}>
-            <option value="">any</option>
-            {ADAPTER_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </div>
+        <ChoiceFilter id="f-kind" label="Kind" value={draft.kind} choices={ADAPTER_KINDS} onChange={set('kind')} />
+        <ChoiceFilter id="f-status" label="Status" value={draft.status} choices={ADAPTER_STATUSES} onChange={set('status')} />
         <div>
           <label for="f-name">Name</label>
           <input id="f-name" type="search" value={draft.name} onInput={set('name')} />

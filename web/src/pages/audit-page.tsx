@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { describeError, type Query } from '../api/client.js';
 import { allAuditEvents, listAudit, verifyAudit } from '../api/endpoints.js';
 import type { ChainVerdict } from '../api/types.js';
+import { draftSetter } from '../components/filter-fields.js';
 import { JsonBlock, LoadView } from '../components/load-view.js';
 import { auditToCsv, download } from '../lib/export.js';
 import { formatTime, localInputToIso } from '../lib/format.js';
@@ -36,7 +37,7 @@ export function AuditPage() {
   const [verdict, reverify] = useLoad((s) => verifyAudit(s), []);
   const [exportMsg, setExportMsg] = useState<string | null>(null);
   const badSeq = verdict.state === 'ok' && !verdict.data.valid ? verdict.data.firstBadSeq : undefined;
-  const set = (k: keyof Filter) => (e: Event) => setDraft({ ...draft, [k]: (e.target as HTMLInputElement).value });
+  const set = draftSetter(draft, setDraft);
 
   async function exportAs(kind: 'json' | 'csv') {
     setExportMsg('Exporting…');

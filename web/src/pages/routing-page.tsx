@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { listRoutingDecisions } from '../api/endpoints.js';
 import type { RoutingDecision } from '../api/types.js';
+import { draftSetter } from '../components/filter-fields.js';
 import { Facts, LoadView } from '../components/load-view.js';
 import { PlanTable } from '../components/plan-table.js';
 import { formatTime, localInputToIso } from '../lib/format.js';
@@ -30,7 +31,7 @@ export function RoutingPage() {
       ),
     [search, cursor],
   );
-  const set = (k: keyof Search) => (e: Event) => setDraft({ ...draft, [k]: (e.target as HTMLInputElement).value });
+  const set = draftSetter(draft, setDraft);
 
   return (
     <>

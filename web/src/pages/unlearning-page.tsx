@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { listUnlearning } from '../api/endpoints.js';
 import { UNLEARNING_STATUSES } from '../api/types.js';
+import { ChoiceFilter, draftSetter } from '../components/filter-fields.js';
 import { LoadView } from '../components/load-view.js';
 import { ProgressBars } from '../components/progress-bars.js';
 import { formatTime } from '../lib/format.js';
@@ -21,7 +22,7 @@ export function UnlearningPage() {
   const [filter, setFilter] = useState<Filter>(draft);
   const [offset, setOffset] = useState(0);
   const [load, reload] = useLoad((s) => listUnlearning({ status: filter.status, name: filter.name, limit: PAGE, offset }, s), [filter, offset]);
-  const set = (k: keyof Filter) => (e: Event) => setDraft({ ...draft, [k]: (e.target as HTMLInputElement).value });
+  const set = draftSetter(draft, setDraft);
 
   return (
     <>
@@ -35,17 +36,7 @@ export function UnlearningPage() {
           setOffset(0);
         }}
       >
-        <div>
-          <label for="u-status">Status</label>
-          <select id="u-status" value={draft.status} onChange={set('status')}>
-            <option value="">any</option>
-            {UNLEARNING_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </div>
+        <ChoiceFilter id="u-status" label="Status" value={draft.status} choices={UNLEARNING_STATUSES} onChange={set('status')} />
         <div>
           <label for="u-name">Name (exact)</label>
           <input id="u-name" value={draft.name} onInput={set('name')} />
