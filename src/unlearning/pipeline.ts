@@ -13,6 +13,7 @@ import { exportPeftAdapter } from '../engine/peft.js';
 import { buildLmBatch, maskedCrossEntropy, train, type LmExample } from '../engine/trainer.js';
 import { fitDetector, maskTokens, orthogonalityLoss, relabelItems, serializeDetector, stackFrozenFactors, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
 import { DETECTOR_FEATURES, detectorFeatures } from './detector-features.js';
+import { activationVerdict } from './activation.js';
 import { pickRefusals } from './refusals.js';
 import { runUnlearningChecks } from './unlearning-checks.js';
 import {
@@ -163,6 +164,8 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
         orthLast,
         refusals: refusals ? [...refusals] : null,
         ...checks,
+        nearNegativeCollateral: null,
+        activation: activationVerdict({ ...checks, nearNegativeCollateral: null }, o.activation),
         calibration: {
           m1: detector.calibration.m1,
           m2: detector.calibration.m2,

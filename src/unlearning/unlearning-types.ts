@@ -3,6 +3,7 @@ import type { TextTokenizer } from '../engine/generate.js';
 import type { LoraAdapter } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
 import type { ForgetItem, GatePolicy, RelabelMode } from '../ood/index.js';
+import { DEFAULT_ACTIVATION_THRESHOLDS, type ActivationThresholds, type ActivationVerdict } from './activation.js';
 
 /** Tunables of one request; every field has a default (DEFAULT_UNLEARNING_OPTIONS). */
 export interface UnlearningOptions {
@@ -31,6 +32,8 @@ export interface UnlearningOptions {
   checkItems: number;
   /** Tokens generated per check answer. */
   checkMaxTokens: number;
+  /** What the request's checks must meet to go active (activation.ts). */
+  activation: ActivationThresholds;
 }
 
 export const DEFAULT_UNLEARNING_OPTIONS: Readonly<UnlearningOptions> = Object.freeze<UnlearningOptions>({
@@ -46,6 +49,7 @@ export const DEFAULT_UNLEARNING_OPTIONS: Readonly<UnlearningOptions> = Object.fr
   gatePolicy: { name: 'o3-hard' },
   checkItems: 20,
   checkMaxTokens: 16,
+  activation: DEFAULT_ACTIVATION_THRESHOLDS,
 });
 
 /** Everything one request's pipeline needs, with the model already loaded. */
@@ -115,6 +119,10 @@ export interface UnlearningMetrics {
   heldOutGateRecall: number;
   /** Fraction of reference prompts whose gate fires; null without references. */
   referenceFalseFireRate: number | null;
+  /** Fraction of generated near-negatives whose gated answer differs from the base model's; null without near-negatives. */
+  nearNegativeCollateral: number | null;
+  /** Whether the checks allow activation; the service stores a failed request as `needs_review`. */
+  activation: ActivationVerdict;
   calibration: { m1: number; m2: number; sigma: number; x0: number; guards: string[] };
   useCel: boolean;
   /** Which prompt features the detector scores (detector-features.ts). */
