@@ -3,10 +3,18 @@ import { JobProgress1795909651326 } from './1795909651326-JobProgress.js';
 import { RoutingDecision1795910000000 } from './1795910000000-RoutingDecision.js';
 import { Unlearning1795930000000 } from './1795930000000-Unlearning.js';
 import { TasksGenerator1795940000000 } from './1795940000000-TasksGenerator.js';
+import { ReliabilitySecurity1796000000000 } from './1796000000000-ReliabilitySecurity.js';
 
 /**
  * Every migration, oldest first. Listed explicitly (no glob) so the same list works from
  * compiled JS, from vitest and from tsx scripts. Add new migrations at the end; never edit one
  * that has landed.
  */
-export const MIGRATIONS = [Foundation1795909606906, JobProgress1795909651326, RoutingDecision1795910000000, Unlearning1795930000000, TasksGenerator1795940000000];
+export const MIGRATIONS = [
+  Foundation1795909606906,
+  JobProgress1795909651326,
+  RoutingDecision1795910000000,
+  Unlearning1795930000000,
+  TasksGenerator1795940000000,
+  ReliabilitySecurity1796000000000,
+];

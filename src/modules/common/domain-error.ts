@@ -17,6 +17,14 @@ export enum ErrorCode {
   /** The request ran past its timeout. */
   TIMEOUT = 'TIMEOUT',
   INTERNAL = 'INTERNAL',
+  /** An unlearning adapter changes state only through its unlearning request (revoke). */
+  UNLEARNING_ADAPTER_LOCKED = 'UNLEARNING_ADAPTER_LOCKED',
+  /** An adapter name belongs to one kind (an import never takes an unlearning adapter's name). */
+  ADAPTER_NAME_TAKEN = 'ADAPTER_NAME_TAKEN',
+  /** An Idempotency-Key reused with a different request body. */
+  IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  /** A recorded audit head whose signature is not the server's. */
+  AUDIT_HEAD_SIGNATURE_INVALID = 'AUDIT_HEAD_SIGNATURE_INVALID',
 }
 
 /** The one place codes meet HTTP (exhaustive: a missing code is a compile error). */
@@ -35,6 +43,10 @@ export const HTTP_STATUS: Record<ErrorCode, HttpStatus> = {
   [ErrorCode.TOO_MANY_REQUESTS]: HttpStatus.TOO_MANY_REQUESTS,
   [ErrorCode.TIMEOUT]: HttpStatus.GATEWAY_TIMEOUT,
   [ErrorCode.INTERNAL]: HttpStatus.INTERNAL_SERVER_ERROR,
+  [ErrorCode.UNLEARNING_ADAPTER_LOCKED]: HttpStatus.FORBIDDEN,
+  [ErrorCode.ADAPTER_NAME_TAKEN]: HttpStatus.CONFLICT,
+  [ErrorCode.IDEMPOTENCY_KEY_REUSED]: HttpStatus.UNPROCESSABLE_ENTITY,
+  [ErrorCode.AUDIT_HEAD_SIGNATURE_INVALID]: HttpStatus.BAD_REQUEST,
 };
 
 /** One invalid input: `field` is a dotted path (`lethe.adapters.0.strength`) or a param name. */
