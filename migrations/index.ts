@@ -4,6 +4,7 @@ import { RoutingDecision1795910000000 } from './1795910000000-RoutingDecision.js
 import { Unlearning1795930000000 } from './1795930000000-Unlearning.js';
 import { TasksGenerator1795940000000 } from './1795940000000-TasksGenerator.js';
 import { ReliabilitySecurity1796000000000 } from './1796000000000-ReliabilitySecurity.js';
+import { JobHeartbeat1796010000000 } from './1796010000000-JobHeartbeat.js';
 
 /**
  * Every migration, oldest first. Listed explicitly (no glob) so the same list works from
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   Unlearning1795930000000,
   TasksGenerator1795940000000,
   ReliabilitySecurity1796000000000,
+  JobHeartbeat1796010000000,
 ];
