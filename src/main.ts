@@ -9,6 +9,7 @@ import { AppModule } from './app.module.js';
 import { ConfigError, loadConfig, type LetheConfig } from './config/config.js';
 import { initBackend } from './engine/backend.js';
 import { jsonBodyParser } from './modules/common/body-parser.js';
+import { requestGuard } from './modules/common/input-guard.js';
 import { createValidationPipe } from './modules/common/validation.js';
 import { DatabaseConnection } from './modules/database/database-connection.js';
 import { probesOnlyMiddleware } from './modules/health/probes-only.middleware.js';
@@ -39,6 +40,8 @@ export async function bootstrap(config: LetheConfig = loadConfig()): Promise<Let
   setupLogging(app);
   setupHttpMetrics(app);
   app.use(helmet({ contentSecurityPolicy: false }));
+  // The input guard (path, query, stored headers; the body parser checks bodies) before any route.
+  app.use(requestGuard());
   app.use(jsonBodyParser(config.bodyLimit));
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();
