@@ -5,6 +5,7 @@ import { Unlearning1795930000000 } from './1795930000000-Unlearning.js';
 import { TasksGenerator1795940000000 } from './1795940000000-TasksGenerator.js';
 import { ReliabilitySecurity1796000000000 } from './1796000000000-ReliabilitySecurity.js';
 import { JobHeartbeat1796010000000 } from './1796010000000-JobHeartbeat.js';
+import { UnlearningReview1796020000000 } from './1796020000000-UnlearningReview.js';
 
 /**
  * Every migration, oldest first. Listed explicitly (no glob) so the same list works from
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   TasksGenerator1795940000000,
   ReliabilitySecurity1796000000000,
   JobHeartbeat1796010000000,
+  UnlearningReview1796020000000,
 ];

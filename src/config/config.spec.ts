@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_ACTIVATION_THRESHOLDS } from '../unlearning/activation.js';
 import { ConfigError, describeEnv, ENV_SCHEMA, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
@@ -62,6 +63,25 @@ describe('loadConfig', () => {
     const named = (error as ConfigError).issues.map((i) => i.variable).sort();
     expect(named).toEqual(Object.keys(bad).sort());
     for (const v of Object.keys(bad)) expect((error as Error).message).toContain(v);
+  });
+
+  it('reads the unlearning activation thresholds (defaults from DEFAULT_ACTIVATION_THRESHOLDS, rates within 0..1)', () => {
+    expect(loadConfig({}).unlearning.activation).toEqual(DEFAULT_ACTIVATION_THRESHOLDS);
+    const sut = loadConfig({
+      LETHE_UNLEARNING_MAX_FORGET_ANSWER_RATE: '0.2',
+      LETHE_UNLEARNING_MAX_REFERENCE_FALSE_FIRE_RATE: '0',
+      LETHE_UNLEARNING_MAX_NEAR_NEGATIVE_COLLATERAL: '1',
+      LETHE_UNLEARNING_ESCALATION_SECONDS: '0',
+    });
+    expect(sut.unlearning.activation).toEqual({ maxForgetAnswerRate: 0.2, maxReferenceFalseFireRate: 0, maxNearNegativeCollateral: 1, escalationSeconds: 0 });
+    expect(Object.isFrozen(sut.unlearning.activation)).toBe(true);
+    const bad = { LETHE_UNLEARNING_MAX_FORGET_ANSWER_RATE: '-0.1', LETHE_UNLEARNING_MAX_REFERENCE_FALSE_FIRE_RATE: '1.5', LETHE_UNLEARNING_MAX_NEAR_NEGATIVE_COLLATERAL: 'x', LETHE_UNLEARNING_ESCALATION_SECONDS: '-1' };
+    expect(() => loadConfig(bad)).toThrow(ConfigError);
+    try {
+      loadConfig(bad);
+    } catch (e) {
+      expect((e as ConfigError).issues.map((i) => i.variable).sort()).toEqual(Object.keys(bad).sort());
+    }
   });
 
   it('describes every variable', () => {

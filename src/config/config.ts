@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { z } from 'zod';
 import { BACKEND_ORDER } from '../engine/backend.js';
+import { DEFAULT_ACTIVATION_THRESHOLDS, type ActivationThresholds } from '../unlearning/activation.js';
 
 /** Injection token for the frozen {@link LetheConfig}. */
 export const CONFIG = Symbol('LETHE_CONFIG');
@@ -86,6 +87,18 @@ export const ENV_SCHEMA = {
     'Share of routing decisions stored in routing_decision (0..1); admins\' requests are always stored.',
   ),
   LETHE_ROUTING_STRENGTH_MAX: opt(z.coerce.number().min(0).max(100).default(2)).describe('Upper bound of explicit adapter strengths (lower bound 0).'),
+  LETHE_UNLEARNING_MAX_FORGET_ANSWER_RATE: opt(z.coerce.number().min(0).max(1).default(DEFAULT_ACTIVATION_THRESHOLDS.maxForgetAnswerRate)).describe(
+    'Unlearning activation check: most checked forget items still answered with their original answer (0..1); above it the request ends needs_review.',
+  ),
+  LETHE_UNLEARNING_MAX_REFERENCE_FALSE_FIRE_RATE: opt(
+    z.coerce.number().min(0).max(1).default(DEFAULT_ACTIVATION_THRESHOLDS.maxReferenceFalseFireRate),
+  ).describe('Unlearning activation check: most reference prompts (bundled generic set, world.json utility items, the request\'s referencePrompts) the new gate may fire on (0..1).'),
+  LETHE_UNLEARNING_MAX_NEAR_NEGATIVE_COLLATERAL: opt(
+    z.coerce.number().min(0).max(1).default(DEFAULT_ACTIVATION_THRESHOLDS.maxNearNegativeCollateral),
+  ).describe('Unlearning activation check: most generated near-negatives (the forget questions about other names) whose gated answer may change (0..1).'),
+  LETHE_UNLEARNING_ESCALATION_SECONDS: opt(z.coerce.number().min(0).max(3600).default(DEFAULT_ACTIVATION_THRESHOLDS.escalationSeconds)).describe(
+    'Seconds an unlearning request may spend escalating (more training, recalibration) after a failed activation check before it ends needs_review.',
+  ),
 };
 
 const envSchema = z.object(ENV_SCHEMA);
@@ -135,6 +148,11 @@ export interface LetheConfig {
     readonly adapterCacheBytes: number;
     readonly routingSampleRate: number;
     readonly strengthMax: number;
+  };
+  /** Unlearning requests (LETHE_UNLEARNING_*). */
+  readonly unlearning: {
+    /** What a request's checks must meet to go active; otherwise it ends needs_review. */
+    readonly activation: Readonly<ActivationThresholds>;
   };
 }
 
@@ -192,6 +210,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       adapterCacheBytes: Math.round(e.LETHE_ADAPTER_CACHE_MB * 1024 * 1024),
       routingSampleRate: e.LETHE_ROUTING_SAMPLE_RATE,
       strengthMax: e.LETHE_ROUTING_STRENGTH_MAX,
+    }),
+    unlearning: Object.freeze({
+      activation: Object.freeze({
+        maxForgetAnswerRate: e.LETHE_UNLEARNING_MAX_FORGET_ANSWER_RATE,
+        maxReferenceFalseFireRate: e.LETHE_UNLEARNING_MAX_REFERENCE_FALSE_FIRE_RATE,
+        maxNearNegativeCollateral: e.LETHE_UNLEARNING_MAX_NEAR_NEGATIVE_COLLATERAL,
+        escalationSeconds: e.LETHE_UNLEARNING_ESCALATION_SECONDS,
+      }),
     }),
   });
 }
