@@ -39,8 +39,14 @@ export class ApiKeyRepository {
     return this.repo(manager).countBy({ role: 'admin', revokedAt: IsNull() });
   }
 
-  async markRevoked(id: string, manager: EntityManager): Promise<void> {
-    await this.repo(manager).update({ id }, { revokedAt: new Date() });
+  /** Revokes the key if it is not revoked yet; the revoked row, or null when nothing changed (unknown or already revoked). */
+  async markRevoked(id: string, manager: EntityManager): Promise<ApiKeyEntity | null> {
+    // In a CTE so that query() returns the rows (a bare UPDATE returns [rows, count]).
+    const rows: { id: string }[] = await manager.query(
+      'WITH r AS (UPDATE api_key SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id) SELECT id FROM r',
+      [id],
+    );
+    return rows[0] ? this.repo(manager).findOneByOrFail({ id }) : null;
   }
 
   async touch(id: string, at: Date): Promise<void> {

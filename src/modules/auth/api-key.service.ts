@@ -70,15 +70,20 @@ export class ApiKeyService implements OnApplicationBootstrap {
     return this.repo.list();
   }
 
-  /** Revokes a key; 404 if unknown, 409 if already revoked. */
+  /**
+   * Revokes a key; 404 if unknown, 409 if already revoked. The conditional UPDATE (`WHERE
+   * revoked_at IS NULL`) makes concurrent revokes, on any replica, succeed exactly once: the row
+   * lock makes the others wait, re-check and match nothing, so they get 409 and write no audit row.
+   */
   async revoke(id: string, actor: string): Promise<ApiKeyEntity> {
     return this.ds.transaction(async (m) => {
-      const key = await this.repo.findById(id, m);
-      if (!key) throw DomainError.notFound('api key', id);
-      if (key.revokedAt) throw new DomainError(ErrorCode.CONFLICT, `api key ${id} is already revoked`, { id });
-      await this.repo.markRevoked(id, m);
+      const key = await this.repo.markRevoked(id, m);
+      if (!key) {
+        if (!(await this.repo.findById(id, m))) throw DomainError.notFound('api key', id);
+        throw new DomainError(ErrorCode.CONFLICT, `api key ${id} is already revoked`, { id });
+      }
       await this.audit.record({ actor, action: 'api_key.revoke', subject: auditSubject('api_key', id), details: { name: key.name, role: key.role } }, m);
-      return (await this.repo.findById(id, m)) as ApiKeyEntity;
+      return key;
     });
   }
 
