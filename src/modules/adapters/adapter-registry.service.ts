@@ -31,6 +31,13 @@ export type NewVersionInput = Partial<Pick<CreateAdapterInput, 'rank' | 'alpha' 
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** First key of the transaction-scoped advisory lock taken per adapter name (second: hashtext(name)). */
+const ADAPTER_NAME_LOCK = 7435004;
+/** Names the unlearning jobs give their adapters (`unlearning-<request name>`): no other kind takes them. */
+export const UNLEARNING_NAME_PREFIX = 'unlearning-';
+/** The only route that changes an unlearning adapter's state. */
+export const UNLEARNING_REVOKE_ROUTE = 'POST /v1/unlearning-requests/:id/revoke';
+
 /**
  * The adapter registry (DESIGN §6). Every state change runs in one transaction with its audit
  * event (`adapter.create`, `adapter.activate`...) carrying `actor` (an API key id or `system`),
@@ -57,6 +64,7 @@ export class AdapterRegistryService {
    * the change with {@link announce} after its transaction commits.
    */
   async createIn(m: EntityManager, input: CreateAdapterInput, actor: string): Promise<AdapterEntity> {
+    await this.claimName(m, input.name, input.kind);
     const version = input.version ?? (await this.repo.maxVersion(m, input.name)) + 1;
     const blob = input.weights ? await this.storeBlob(m, input.weights) : undefined;
     const row = await this.repo.insert(m, {
@@ -108,6 +116,20 @@ export class AdapterRegistryService {
   /** Any state but revoked → revoked (terminal: a revoked adapter is never served again). */
   revoke(id: string, actor: string, reason?: string): Promise<AdapterEntity> {
     return this.transition(id, 'revoked', ['training', 'inactive', 'active', 'failed'], actor, 'adapter.revoke', { reason: reason ?? null });
+  }
+
+  /**
+   * activate() for the generic lifecycle route (any role): an unlearning adapter is refused with
+   * UNLEARNING_ADAPTER_LOCKED, since switching it on or off would switch forgetting on or off
+   * behind its request's back; it changes state only through {@link UNLEARNING_REVOKE_ROUTE}.
+   */
+  lifecycleActivate(id: string, actor: string): Promise<AdapterEntity> {
+    return this.transition(id, 'active', ['inactive'], actor, 'adapter.activate', {}, true);
+  }
+
+  /** deactivate() for the generic lifecycle route: refuses unlearning adapters, as lifecycleActivate(). */
+  lifecycleDeactivate(id: string, actor: string): Promise<AdapterEntity> {
+    return this.transition(id, 'inactive', ['active'], actor, 'adapter.deactivate', {}, true);
   }
 
   /** activate() inside the caller's transaction; announce after it commits. */
@@ -182,8 +204,9 @@ export class AdapterRegistryService {
     actor: string,
     action: string,
     details: Record<string, unknown> = {},
+    refuseUnlearning = false,
   ): Promise<AdapterEntity> {
-    const adapter = await this.tx((m) => this.transitionIn(m, id, to, from, actor, action, details));
+    const adapter = await this.tx((m) => this.transitionIn(m, id, to, from, actor, action, details, refuseUnlearning));
     await this.announce(id);
     return adapter;
   }
@@ -196,8 +219,17 @@ export class AdapterRegistryService {
     actor: string,
     action: string,
     details: Record<string, unknown> = {},
+    refuseUnlearning = false,
   ): Promise<AdapterEntity> {
+    // FOR UPDATE: concurrent transitions of one row queue here, and the later ones see the new status (409).
     const row = await this.lockOrThrow(m, id);
+    if (refuseUnlearning && row.kind === 'unlearning') {
+      throw new DomainError(
+        ErrorCode.UNLEARNING_ADAPTER_LOCKED,
+        `adapter ${row.id} is an unlearning adapter: it changes state only through its unlearning request (${UNLEARNING_REVOKE_ROUTE}, admin)`,
+        { id: row.id, kind: row.kind, route: UNLEARNING_REVOKE_ROUTE, unlearningRequestId: row.lineage.unlearningRequestId ?? null },
+      );
+    }
     if (!from.includes(row.status)) throw this.badTransition(row, to);
     const updated = await this.repo.update(m, id, { status: to });
     await this.record(m, actor, action, updated, { from: row.status, to, ...details });
@@ -208,6 +240,31 @@ export class AdapterRegistryService {
     const row = await this.repo.findForUpdate(m, id);
     if (!row) throw DomainError.notFound('adapter', id);
     return row;
+  }
+
+  /**
+   * A name belongs to one kind: versions of a name are all of that kind, so an import (or a task)
+   * can never become a new version of an unlearning adapter. The advisory lock serialises
+   * creators of one name (the check and the version number stay right under concurrency).
+   */
+  private async claimName(m: EntityManager, name: string, kind: AdapterKind): Promise<void> {
+    if (kind !== 'unlearning' && name.startsWith(UNLEARNING_NAME_PREFIX)) {
+      throw new DomainError(ErrorCode.ADAPTER_NAME_TAKEN, `adapter names starting with "${UNLEARNING_NAME_PREFIX}" are reserved for unlearning adapters`, {
+        field: 'name',
+        name,
+        kind,
+      });
+    }
+    await m.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADAPTER_NAME_LOCK, name]);
+    const other = (await this.repo.kindsOfName(m, name)).find((k) => k !== kind);
+    if (other) {
+      throw new DomainError(ErrorCode.ADAPTER_NAME_TAKEN, `adapter name "${name}" belongs to a ${other} adapter; choose another name`, {
+        field: 'name',
+        name,
+        kind,
+        takenBy: other,
+      });
+    }
   }
 
   private badTransition(row: AdapterEntity, to: AdapterStatus): DomainError {

@@ -62,6 +62,12 @@ export class AdapterRepository {
     return rows[0]?.v ?? 0;
   }
 
+  /** The kinds of the adapters named `name` (at most one, see AdapterRegistryService.claimName). */
+  async kindsOfName(m: EntityManager, name: string): Promise<AdapterKind[]> {
+    const rows: { kind: AdapterKind }[] = await m.query('SELECT DISTINCT kind FROM adapter WHERE name = $1', [name]);
+    return rows.map((r) => r.kind);
+  }
+
   async list(filter: AdapterFilter): Promise<{ items: AdapterEntity[]; total: number }> {
     const qb = this.adapters().createQueryBuilder('a').orderBy('a.created_at', 'DESC').addOrderBy('a.id', 'ASC');
     if (filter.kind) qb.andWhere('a.kind = :kind', { kind: filter.kind });
