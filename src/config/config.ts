@@ -58,6 +58,9 @@ export const ENV_SCHEMA = {
   LETHE_METRICS_PUBLIC: opt(z.stringbool().default(false)).describe(
     'true: GET /metrics needs no API key (for a scraper on a private network). Default: admin key required.',
   ),
+  LETHE_AUDIT_SIGNING_KEY: opt(z.string().min(32, 'must be at least 32 characters').max(1024).optional()).describe(
+    'HMAC-SHA256 key signing audit heads (GET /v1/admin/audit/head). Unset: a random key generated once and stored in the database (server_secret), shared by all replicas.',
+  ),
   LETHE_MODEL_DIR: opt(z.string().min(1).default('./models/demo')).describe(
     'Base model folder (Hugging Face layout: config.json, model.safetensors, tokenizer.json) served by /v1/completions.',
   ),
@@ -133,6 +136,8 @@ export interface LetheConfig {
   };
   /** GET /metrics without an API key. */
   readonly metricsPublic: boolean;
+  /** LETHE_AUDIT_SIGNING_KEY, or undefined to use the key stored in the database. */
+  readonly auditSigningKey: string | undefined;
   /** Inference settings (LETHE_MODEL_*, LETHE_INFERENCE_WORKERS, LETHE_BATCH_*, ...). */
   readonly inference: {
     readonly modelDir: string;
@@ -196,6 +201,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       poolSize: e.LETHE_JOBS_POOL_SIZE,
     }),
     metricsPublic: e.LETHE_METRICS_PUBLIC,
+    auditSigningKey: e.LETHE_AUDIT_SIGNING_KEY,
     inference: Object.freeze({
       modelDir: resolve(e.LETHE_MODEL_DIR),
       modelId: e.LETHE_MODEL_ID ?? (basename(resolve(e.LETHE_MODEL_DIR)).replace(/[^\w.-]/g, '-') || 'model'),
