@@ -3,8 +3,9 @@
  * through the booted app over HTTP, with a tiny random model so the jobs take seconds: submit → job
  * → active; idempotent resubmission; raw items deleted unless keepData; a worker thread killed
  * during training leaves nothing active and the retried job completes; two requests in a row (the
- * second trains against the first's A factors); revoke; every transition audited with its actor.
- * The demo-model behaviour (refusals, retained answers) is in unlearning-demo.test.ts.
+ * second trains against the first's A factors); revoke; every transition audited with its actor;
+ * a request whose activation checks fail ends needs_review (stored, inactive, not routed) until an
+ * admin activates it with a reason, or revokes it. The demo-model behaviour (refusals, retained answers) is in unlearning-demo.test.ts.
  */
 import { rm } from 'node:fs/promises';
 import type { Worker } from 'node:worker_threads';
@@ -15,7 +16,20 @@ import { TINY_FORGET, writeTinyCheckpoint } from '../../src/unlearning/testing/t
 import { http, startTestApp, type TestApp } from '../support/app.js';
 import { createTestDatabase, TEST_BACKENDS, type TestDatabase } from '../support/database.js';
 
-const FINAL = new Set(['active', 'failed', 'revoked']);
+const FINAL = new Set(['active', 'needs_review', 'failed', 'revoked']);
+/**
+ * The activation thresholds of this app. The tiny random model's gate fires on any text (its
+ * reference false-fire rate is 1 on the bundled set), so that check is off here; the forget answer
+ * rate check stays on: the normal requests' answers (ann, cat...) are never generated (rate 0),
+ * while a request trained to answer what it should forget ("no idea" relabelled as "no idea")
+ * keeps answering it (rate 1) and must end needs_review.
+ */
+const THRESHOLDS = {
+  LETHE_UNLEARNING_MAX_FORGET_ANSWER_RATE: '0.5',
+  LETHE_UNLEARNING_MAX_REFERENCE_FALSE_FIRE_RATE: '1',
+  LETHE_UNLEARNING_MAX_NEAR_NEGATIVE_COLLATERAL: '1',
+  LETHE_UNLEARNING_ESCALATION_SECONDS: '0',
+};
 
 describe.each(TEST_BACKENDS)('unlearning requests on %s', (backend) => {
   let db: TestDatabase;
@@ -51,7 +65,7 @@ describe.each(TEST_BACKENDS)('unlearning requests on %s', (backend) => {
     db = await createTestDatabase(backend);
     app = await startTestApp({
       database: db,
-      env: { LETHE_MODEL_DIR: modelDir, LETHE_JOBS_POLL_SECONDS: '0.5', LETHE_INFERENCE_WORKERS: '0', LETHE_BACKEND: 'wasm' },
+      env: { LETHE_MODEL_DIR: modelDir, LETHE_JOBS_POLL_SECONDS: '0.5', LETHE_INFERENCE_WORKERS: '0', LETHE_BACKEND: 'wasm', ...THRESHOLDS },
     });
     const res = await http(app.baseUrl, 'POST', '/v1/admin/api-keys', { key: app.adminKey, body: { name: 'ops', role: 'operator' } });
     operator = { id: res.body.id, key: res.body.key };
@@ -209,5 +223,108 @@ describe.each(TEST_BACKENDS)('unlearning requests on %s', (backend) => {
     const statuses = events.filter((e) => e.event === 'progress').map((e) => e.data.status);
     expect(statuses[statuses.length - 1]).toBe('active');
     expect(new Set(statuses).size).toBeGreaterThan(1);
+  });
+
+  describe('activation checks', () => {
+    const admin = (method: string, path: string, body?: unknown) => http(app.baseUrl, method, path, { key: app.adminKey, body });
+    // One item whose answer is its own relabel target: training cannot make it stop answering.
+    const failing = (name: string) =>
+      body(name, {
+        items: [{ prompt: TINY_FORGET[0].prompt, answer: 'no idea' }],
+        options: { rank: 4, alpha: 8, epochs: 4 },
+        referencePrompts: ['one plus two', 'three times four'],
+      });
+    const planFor = async (prompt: string) => {
+      const model = (await admin('GET', '/v1/models')).body.data[0].id as string;
+      const res = await admin('POST', '/v1/completions', { model, prompt, max_tokens: 1, temperature: 0 });
+      expect(res.status).toBe(200);
+      return res.body.lethe.routing.entries as { adapterId: string; kind: string; applied: boolean; strength: number }[];
+    };
+    const metric = async (outcome: string) => {
+      const text = (await admin('GET', '/metrics')).body as string;
+      return Number(new RegExp(`^lethe_unlearning_outcomes_total\\{outcome="${outcome}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    };
+    let review: Record<string, any>;
+    let other: Record<string, any>;
+
+    it('a request whose checks fail ends needs_review: adapter and detector stored inactive, failed checks in the API and the audit log', async () => {
+      const [a, b] = [await submit(failing('review')), await submit(failing('review-revoke'))];
+      expect(a.status).toBe(202);
+      review = await waitFinal(a.body.id);
+      other = await waitFinal(b.body.id);
+      for (const r of [review, other]) {
+        expect(r.status).toBe('needs_review');
+        expect(r.adapterId).toEqual(expect.any(String));
+        expect(r.review).toMatchObject({ passed: false, failed: [{ name: 'forgetAnswerRate', value: 1, threshold: 0.5, passed: false }] });
+        expect(r.review.checks.map((c: { name: string }) => c.name)).toEqual(['forgetAnswerRate', 'referenceFalseFireRate', 'nearNegativeCollateral']);
+        expect(r.metrics.activation.failures).toEqual(['forgetAnswerRate']);
+        // The bundled generic set plus the request's own reference prompts (no world.json here).
+        expect(r.metrics.referenceSet).toEqual({ bundled: 60, world: 0, request: 2 });
+      }
+      expect(review.progress).toMatchObject({ phase: 'needs_review' });
+      expect((await admin('GET', `/v1/adapters/${review.adapterId}`)).body.status).toBe('inactive');
+      const [det] = await app.app.get(DataSource).query('SELECT status FROM ood_detector WHERE id = $1', [review.detectorId]);
+      expect(det.status).toBe('inactive');
+      expect((await activeUnlearning()).map((x) => x.id)).not.toContain(review.adapterId);
+      const listed = await http(app.baseUrl, 'GET', '/v1/unlearning-requests?status=needs_review', { key: operator.key });
+      expect(listed.body.items.map((x: { id: string }) => x.id).sort()).toEqual([review.id, other.id].sort());
+      const audit = await admin('GET', `/v1/admin/audit?subject=unlearning_request:${review.id}`);
+      const last = audit.body.items[audit.body.items.length - 1];
+      expect(last).toMatchObject({ action: 'unlearning.needs_review', actor: operator.id, details: { adapterId: review.adapterId, failures: ['forgetAnswerRate'] } });
+      expect(await metric('needs_review')).toBe(2);
+    });
+
+    it('a needs_review adapter is never routed, and the generic adapter lifecycle cannot switch it on', async () => {
+      expect((await planFor(TINY_FORGET[0].prompt)).map((e) => e.adapterId)).not.toContain(review.adapterId);
+      expect((await admin('POST', `/v1/adapters/${review.adapterId}/activate`)).status).toBe(403);
+      expect((await admin('GET', `/v1/adapters/${review.adapterId}`)).body.status).toBe('inactive');
+    });
+
+    it('activate: admin only, a non-blank reason required; one of two concurrent activations wins, the other is 409', async () => {
+      const path = `/v1/unlearning-requests/${review.id}/activate`;
+      expect((await http(app.baseUrl, 'POST', path, { key: operator.key, body: { reason: 'looks fine' } })).status).toBe(403);
+      for (const bad of [{}, { reason: '' }, { reason: '   ' }, { reason: 'x'.repeat(1001) }]) {
+        const res = await admin('POST', path, bad);
+        expect(res.status).toBe(400);
+        expect(res.body.error.details.map((d: { field: string }) => d.field)).toContain('reason');
+      }
+      const both = await Promise.all([admin('POST', path, { reason: 'collateral acceptable for this request' }), admin('POST', path, { reason: 'again' })]);
+      expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+      const ok = both.find((r) => r.status === 200)!;
+      expect(ok.body).toMatchObject({ id: review.id, status: 'active', review: { passed: false } });
+      expect((await admin('POST', path, { reason: 'third time' })).status).toBe(409);
+      expect((await admin('POST', `/v1/unlearning-requests/${firstId}/activate`, { reason: 'not in review' })).status).toBe(409);
+    });
+
+    it('once activated, adapter and detector are active and completions route the forget prompt through it; audited with the reason', async () => {
+      expect((await admin('GET', `/v1/adapters/${review.adapterId}`)).body.status).toBe('active');
+      const [det] = await app.app.get(DataSource).query('SELECT status FROM ood_detector WHERE id = $1', [review.detectorId]);
+      expect(det.status).toBe('active');
+      // The registry learns of the change by NOTIFY: give it a moment.
+      let entry: { adapterId: string; kind: string; applied: boolean; strength: number } | undefined;
+      for (let i = 0; i < 40 && !entry; i++) {
+        entry = (await planFor(TINY_FORGET[0].prompt)).find((e) => e.adapterId === review.adapterId);
+        if (!entry) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(entry).toMatchObject({ kind: 'unlearning', applied: true });
+      expect(entry!.strength).toBeGreaterThan(0);
+      const audit = await admin('GET', `/v1/admin/audit?subject=unlearning_request:${review.id}`);
+      const activations = audit.body.items.filter((e: { action: string }) => e.action === 'unlearning.activate');
+      expect(activations).toHaveLength(1);
+      expect(activations[0].actor).not.toBe(operator.id);
+      expect(activations[0].details).toMatchObject({ from: 'needs_review', reason: 'collateral acceptable for this request', acceptedFailures: ['forgetAnswerRate'] });
+      expect(await metric('review_activated')).toBe(1);
+    });
+
+    it('revoke works on a needs_review request: adapter and detector revoked, never served', async () => {
+      const res = await admin('POST', `/v1/unlearning-requests/${other.id}/revoke`, { reason: 'checks failed' });
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('revoked');
+      expect((await admin('GET', `/v1/adapters/${other.adapterId}`)).body.status).toBe('revoked');
+      const [det] = await app.app.get(DataSource).query('SELECT status FROM ood_detector WHERE id = $1', [other.detectorId]);
+      expect(det.status).toBe('revoked');
+      expect((await admin('POST', `/v1/unlearning-requests/${other.id}/activate`, { reason: 'too late' })).status).toBe(409);
+      expect((await http(app.baseUrl, 'GET', '/v1/admin/audit/verify', { key: app.adminKey })).body).toMatchObject({ valid: true });
+    });
   });
 });

@@ -1,10 +1,13 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { ForgetItem, RelabelMode } from '../../ood/relabel.js';
 
-export const UNLEARNING_STATUSES = ['queued', 'training', 'calibrating', 'evaluating', 'active', 'failed', 'revoked'] as const;
+export const UNLEARNING_STATUSES = ['queued', 'training', 'calibrating', 'evaluating', 'active', 'needs_review', 'failed', 'revoked'] as const;
 export type UnlearningStatus = (typeof UNLEARNING_STATUSES)[number];
-/** Statuses after which the request's job does nothing more. */
-export const FINAL_UNLEARNING_STATUSES: readonly UnlearningStatus[] = ['active', 'failed', 'revoked'];
+/**
+ * Statuses after which the request's job does nothing more. `needs_review` (checks failed, adapter
+ * stored inactive) is final for the job; only an admin moves it on (activate or revoke).
+ */
+export const FINAL_UNLEARNING_STATUSES: readonly UnlearningStatus[] = ['active', 'needs_review', 'failed', 'revoked'];
 export const RELABEL_MODES = ['refusal', 'random-option', 'replacement'] as const satisfies readonly RelabelMode[];
 
 /** Request options as stored (what the operator asked for; the pipeline fills the defaults). */
@@ -41,6 +44,8 @@ export class UnlearningRequestEntity {
   @Column('jsonb') options: StoredUnlearningOptions;
   /** The raw items; null once the job has ended unless keepData. */
   @Column('jsonb', { nullable: true }) items: ForgetItem[] | null;
+  /** The request's own reference prompts for the checks; null once the job has ended unless keepData. */
+  @Column('jsonb', { name: 'reference_prompts', nullable: true }) referencePrompts: string[] | null;
   @Column('char', { name: 'items_sha256', length: 64 }) itemsSha256: string;
   @Column('integer', { name: 'item_count' }) itemCount: number;
   @Column('jsonb') progress: UnlearningProgressRecord;
@@ -64,7 +69,8 @@ export class OodDetectorEntity {
   @PrimaryColumn('uuid') id: string;
   @Column('uuid', { name: 'request_id' }) requestId: string;
   @Column('uuid', { name: 'adapter_id' }) adapterId: string;
-  @Column('text') status: 'active' | 'revoked';
+  /** inactive: stored with a request that needs review. */
+  @Column('text') status: 'active' | 'inactive' | 'revoked';
   @Column('bytea') bytes: Buffer;
   @Column('char', { length: 64 }) sha256: string;
   @Column('bigint', { name: 'size_bytes', transformer: bigintToNumber }) sizeBytes: number;

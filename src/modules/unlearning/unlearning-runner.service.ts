@@ -4,10 +4,18 @@ import type { Worker } from 'node:worker_threads';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { runUnlearningInWorker, type UnlearningWorkerInput, type UnlearningWorkerOptions } from '../../unlearning/unlearning-runner.js';
-import type { UnlearningResult } from '../../unlearning/unlearning-types.js';
+import { GENERIC_REFERENCE_PROMPTS } from '../../unlearning/reference-prompts.js';
+import type { UnlearningOptions, UnlearningResult } from '../../unlearning/unlearning-types.js';
 
 /** Most reference prompts (from the model folder's world.json utility items) used by the request checks. */
 const MAX_REFERENCE_PROMPTS = 48;
+
+/** Where a request's reference prompts came from (stored with its metrics). */
+export interface ReferenceSetCounts {
+  bundled: number;
+  world: number;
+  request: number;
+}
 
 /**
  * The tensor side of the unlearning job, behind one injectable class: runs the pipeline in a
@@ -20,7 +28,7 @@ export class UnlearningRunner {
   /** Threads running now. */
   readonly workers = new Set<Worker>();
   private readonly startListeners: ((w: Worker) => void)[] = [];
-  private references: string[] | undefined;
+  private worldReferences: string[] | undefined;
 
   constructor(@Inject(CONFIG) private readonly config: LetheConfig) {}
 
@@ -38,12 +46,27 @@ export class UnlearningRunner {
     return () => this.startListeners.splice(this.startListeners.indexOf(listener) >>> 0, 1);
   }
 
+  /** The activation thresholds every request is checked against (LETHE_UNLEARNING_*). */
+  get activation(): UnlearningOptions['activation'] {
+    return { ...this.config.unlearning.activation };
+  }
+
   /**
-   * Prompts known to be unrelated to any forget request, for the checks' AUROC and false-fire rate:
-   * the utility questions of the demo world when the model folder ships its world.json.
+   * Prompts known to be unrelated to a forget request, for the checks' AUROC and false-fire rate:
+   * the bundled generic set (any model), the demo world's utility questions when the model folder
+   * ships its world.json, and the request's own `referencePrompts`.
    */
-  referencePrompts(): string[] {
-    if (this.references) return this.references;
+  referencePrompts(own: readonly string[] = []): { prompts: string[]; counts: ReferenceSetCounts } {
+    const world = this.worldReferencePrompts();
+    return {
+      prompts: [...GENERIC_REFERENCE_PROMPTS, ...world, ...own],
+      counts: { bundled: GENERIC_REFERENCE_PROMPTS.length, world: world.length, request: own.length },
+    };
+  }
+
+  /** Up to MAX_REFERENCE_PROMPTS utility questions of the model folder's world.json (read once). */
+  private worldReferencePrompts(): string[] {
+    if (this.worldReferences) return this.worldReferences;
     const file = join(this.modelDir, 'world.json');
     let prompts: string[] = [];
     if (existsSync(file)) {
@@ -56,7 +79,7 @@ export class UnlearningRunner {
         this.log.warn(`cannot read reference prompts from ${file}: ${(e as Error).message}`);
       }
     }
-    this.references = prompts;
+    this.worldReferences = prompts;
     return prompts;
   }
 

@@ -5,8 +5,9 @@ import { AdapterRegistryService } from '../adapters/adapter-registry.service.js'
 import { AuditService } from '../audit/audit.service.js';
 import { JobProcessor, type JobContext, type JobHandlerFor } from '../jobs/job-handler.js';
 import { FINAL_UNLEARNING_STATUSES, type UnlearningRequestEntity, type UnlearningStatus } from './unlearning-request.entity.js';
+import { UnlearningOutcomeMetrics } from './unlearning-metrics.js';
 import { UnlearningRepository } from './unlearning.repository.js';
-import { UnlearningRunner } from './unlearning-runner.service.js';
+import { UnlearningRunner, type ReferenceSetCounts } from './unlearning-runner.service.js';
 import { requestSubject, UNLEARNING_JOB, UnlearningService } from './unlearning.service.js';
 
 const PHASE_STATUS: Record<UnlearningProgress['phase'], UnlearningStatus> = {
@@ -20,7 +21,7 @@ const PROGRESS_INTERVAL_MS = 400;
 
 export interface UnlearningJobResult {
   requestId: string;
-  outcome: 'activated' | 'skipped';
+  outcome: 'activated' | 'needs_review' | 'skipped';
   adapterId?: string;
   detectorId?: string;
   status?: UnlearningStatus;
@@ -29,8 +30,10 @@ export interface UnlearningJobResult {
 /**
  * The `unlearning.train` job: loads the active unlearning adapters, runs the pipeline in a worker
  * thread, then stores the adapter (blob + row), its detector and the metrics and activates them in
- * ONE transaction, so a crash at any point leaves nothing of the request active. Idempotent: a
- * retry of a request already active (or revoked) does nothing.
+ * ONE transaction, so a crash at any point leaves nothing of the request active. A request whose
+ * activation checks fail (metrics.activation) is stored the same way but inactive, as
+ * `needs_review`, for an admin to activate or revoke. Idempotent: a retry of a request already
+ * active, needs_review or revoked does nothing.
  */
 @Injectable()
 @JobProcessor()
@@ -45,6 +48,7 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(UnlearningRunner) private readonly runner: UnlearningRunner,
     @Inject(UnlearningService) private readonly service: UnlearningService,
+    @Inject(UnlearningOutcomeMetrics) private readonly outcomes: UnlearningOutcomeMetrics,
   ) {}
 
   async handle(payload: { requestId: string }, ctx: JobContext): Promise<UnlearningJobResult> {
@@ -56,8 +60,8 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
       return { requestId: id, outcome: 'skipped', status: 'failed' };
     }
     try {
-      const result = await this.train(row, ctx);
-      return await this.activate(row, result);
+      const { result, references } = await this.train(row, ctx);
+      return await this.store(row, result, references);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (ctx.attempt >= ctx.maxAttempts) {
@@ -69,7 +73,7 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
     }
   }
 
-  private async train(row: UnlearningRequestEntity, ctx: JobContext): Promise<UnlearningResult> {
+  private async train(row: UnlearningRequestEntity, ctx: JobContext): Promise<{ result: UnlearningResult; references: ReferenceSetCounts }> {
     await this.repo.update(row.id, { attempts: ctx.attempt });
     await this.transition(row, 'training', 'unlearning.start', { attempt: ctx.attempt, jobId: ctx.jobId }, { phase: 'relabel', attempt: ctx.attempt }, null);
     const active = await this.repo.activeUnlearning();
@@ -103,25 +107,40 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
         .then(() => ctx.progress({ phase: p.phase, step: p.step, total: p.total, loss: p.loss, etaSeconds: p.etaSeconds, message: p.message }))
         .catch((e: Error) => this.log.warn(`progress of ${row.id}: ${e.message}`));
     };
+    const references = this.runner.referencePrompts(row.referencePrompts ?? []);
     try {
-      return await this.runner.run(
+      const result = await this.runner.run(
         {
           items: row.items!,
           relabel: row.relabel,
           replacement: row.replacement ?? undefined,
           frozenAdapters,
-          referencePrompts: this.runner.referencePrompts(),
-          options: { rank: row.options.rank, alpha: row.options.alpha, lambda: row.options.lambda, epochs: row.options.epochs, useCel: row.options.useCel },
+          referencePrompts: references.prompts,
+          options: {
+            rank: row.options.rank,
+            alpha: row.options.alpha,
+            lambda: row.options.lambda,
+            epochs: row.options.epochs,
+            useCel: row.options.useCel,
+            activation: this.runner.activation,
+          },
         },
         { onProgress, signal: ctx.signal },
       );
+      return { result, references: references.counts };
     } finally {
       await chain;
     }
   }
 
-  /** Adapter blob + row (activated), detector, metrics and the request's new status: one transaction. */
-  private async activate(row: UnlearningRequestEntity, result: UnlearningResult): Promise<UnlearningJobResult> {
+  /**
+   * Adapter blob + row, detector, metrics and the request's new status: one transaction. Checks
+   * passed: adapter and detector active, request active. Checks failed: both stored inactive,
+   * request needs_review (nothing serves it until an admin activates it).
+   */
+  private async store(row: UnlearningRequestEntity, result: UnlearningResult, references: ReferenceSetCounts): Promise<UnlearningJobResult> {
+    const verdict = result.metrics.activation;
+    const passed = verdict?.passed !== false;
     const done = await this.ds.transaction(async (m) => {
       const current = await this.repo.findForUpdate(m, row.id);
       if (!current || FINAL_UNLEARNING_STATUSES.includes(current.status)) return null;
@@ -140,36 +159,59 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
         },
         current.actor,
       );
-      await this.registry.activateIn(m, adapter.id, current.actor);
-      const metrics = { ...result.metrics } as unknown as Record<string, unknown>;
-      const detector = await this.repo.insertDetector(m, { requestId: current.id, adapterId: adapter.id, bytes: result.detector, metrics });
+      if (passed) await this.registry.activateIn(m, adapter.id, current.actor);
+      const metrics = { ...result.metrics, referenceSet: references } as unknown as Record<string, unknown>;
+      const detector = await this.repo.insertDetector(m, {
+        requestId: current.id,
+        adapterId: adapter.id,
+        bytes: result.detector,
+        metrics,
+        status: passed ? 'active' : 'inactive',
+      });
       await this.repo.update(
         current.id,
         {
-          status: 'active',
+          status: passed ? 'active' : 'needs_review',
           adapterId: adapter.id,
           detectorId: detector.id,
           metrics,
           error: null,
           finishedAt: new Date(),
           items: current.options.keepData ? current.items : null,
-          progress: { phase: 'done', step: result.metrics.steps, total: result.metrics.steps, loss: result.metrics.lossLast, etaSeconds: 0 },
+          referencePrompts: current.options.keepData ? current.referencePrompts : null,
+          progress: {
+            phase: passed ? 'done' : 'needs_review',
+            step: result.metrics.steps,
+            total: result.metrics.steps,
+            loss: result.metrics.lossLast,
+            etaSeconds: 0,
+            ...(passed ? {} : { message: `activation checks failed: ${verdict.failures.join(', ')}` }),
+          },
         },
         m,
       );
+      const stored = { adapterId: adapter.id, detectorId: detector.id, detectorSha256: detector.sha256, itemsDeleted: !current.options.keepData };
       await this.audit.record(
-        {
-          actor: current.actor,
-          action: 'unlearning.activate',
-          subject: requestSubject(current.id),
-          details: { from: current.status, adapterId: adapter.id, detectorId: detector.id, detectorSha256: detector.sha256, itemsDeleted: !current.options.keepData },
-        },
+        passed
+          ? { actor: current.actor, action: 'unlearning.activate', subject: requestSubject(current.id), details: { from: current.status, ...stored } }
+          : {
+              actor: current.actor,
+              action: 'unlearning.needs_review',
+              subject: requestSubject(current.id),
+              details: { from: current.status, ...stored, failures: verdict.failures, checks: verdict.checks, attempts: verdict.attempts },
+            },
         m,
       );
       return { adapterId: adapter.id, detectorId: detector.id };
     });
     if (!done) return { requestId: row.id, outcome: 'skipped' };
     await this.registry.announce(done.adapterId);
+    if (!passed) {
+      this.log.warn(`request ${row.id} needs review: activation checks failed (${verdict.failures.join(', ')}); adapter ${done.adapterId} stored inactive`);
+      this.outcomes.record('needs_review', verdict.failures);
+      return { requestId: row.id, outcome: 'needs_review', ...done, status: 'needs_review' };
+    }
+    this.outcomes.record('active');
     return { requestId: row.id, outcome: 'activated', ...done, status: 'active' };
   }
 

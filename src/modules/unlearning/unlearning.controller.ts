@@ -5,6 +5,7 @@ import { Principal, Roles, type AuthPrincipal } from '../auth/auth.decorators.js
 import { DomainError } from '../common/domain-error.js';
 import { UuidParam } from '../common/validation.js';
 import {
+  ActivateUnlearningDto,
   CreateUnlearningRequestDto,
   mapUnlearningRequest,
   RevokeUnlearningDto,
@@ -82,6 +83,18 @@ export class UnlearningController {
     }
     if (status && FINAL_UNLEARNING_STATUSES.includes(status)) res.write(`event: end\ndata: ${JSON.stringify({ id, status })}\n\n`);
     res.end();
+  }
+
+  /**
+   * An admin accepts a needs_review request (its checks failed) and activates its stored adapter
+   * and detector; the reason is audited. 409 unless the request is needs_review.
+   */
+  @Post(':id/activate')
+  @Roles('admin')
+  @HttpCode(HttpStatus.OK)
+  @ApiOkResponse({ type: UnlearningRequestDto })
+  async activate(@UuidParam('id') id: string, @Body() dto: ActivateUnlearningDto, @Principal() principal: AuthPrincipal): Promise<UnlearningRequestDto> {
+    return mapUnlearningRequest(await this.service.activateReviewed(id, principal.keyId, dto.reason));
   }
 
   @Post(':id/revoke')

@@ -12,12 +12,14 @@ import {
   IsOptional,
   IsString,
   Max,
+  Matches,
   MaxLength,
   Min,
   MinLength,
   ValidateNested,
 } from 'class-validator';
 import type { RelabelMode } from '../../ood/relabel.js';
+import type { ActivationCheck, ActivationVerdict } from '../../unlearning/activation.js';
 import {
   RELABEL_MODES,
   UNLEARNING_STATUSES,
@@ -36,6 +38,10 @@ export const UNLEARNING_LIMITS = {
   maxOptionChars: 200,
   maxNameChars: 200,
   maxIdempotencyKeyChars: 200,
+  /** The request's own reference prompts for the activation checks (beside the bundled set). */
+  maxReferencePrompts: 200,
+  maxReferencePromptChars: 1000,
+  maxReasonChars: 1000,
 } as const;
 
 export class ForgetItemDto {
@@ -137,6 +143,20 @@ export class CreateUnlearningRequestDto {
   @MaxLength(UNLEARNING_LIMITS.maxAnswerChars)
   replacement?: string;
 
+  @ApiPropertyOptional({
+    type: [String],
+    maxItems: UNLEARNING_LIMITS.maxReferencePrompts,
+    description:
+      'prompts that must NOT be forgotten (e.g. questions like the forgotten ones about other people): added to the bundled generic reference set for the activation checks; the gate firing on more than LETHE_UNLEARNING_MAX_REFERENCE_FALSE_FIRE_RATE of them sends the request to needs_review',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(UNLEARNING_LIMITS.maxReferencePrompts)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(UNLEARNING_LIMITS.maxReferencePromptChars, { each: true })
+  referencePrompts?: string[];
+
   @ApiPropertyOptional({ type: UnlearningOptionsDto })
   @IsOptional()
   @ValidateNested()
@@ -166,11 +186,34 @@ export class RevokeUnlearningDto {
   reason?: string;
 }
 
+export class ActivateUnlearningDto {
+  @ApiProperty({ minLength: 1, maxLength: UNLEARNING_LIMITS.maxReasonChars, description: 'why the failed checks are acceptable (audited)' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(UNLEARNING_LIMITS.maxReasonChars)
+  @Matches(/\S/, { message: 'reason must not be blank' })
+  reason: string;
+}
+
 export class UnlearningAcceptedDto {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ enum: UNLEARNING_STATUSES }) status: UnlearningStatus;
   /** True when an earlier request with the same Idempotency-Key was returned. */
   @ApiProperty() duplicate: boolean;
+}
+
+export class ActivationCheckDto {
+  @ApiProperty({ enum: ['forgetAnswerRate', 'referenceFalseFireRate', 'nearNegativeCollateral'] }) name: ActivationCheck['name'];
+  @ApiProperty({ nullable: true, type: Number, description: 'measured value; null = nothing to measure (passes)' }) value: number | null;
+  @ApiProperty({ description: 'the configured maximum' }) threshold: number;
+  @ApiProperty() passed: boolean;
+}
+
+export class ActivationReviewDto {
+  @ApiProperty({ description: 'whether every check passed' }) passed: boolean;
+  @ApiProperty({ type: [ActivationCheckDto] }) checks: ActivationCheckDto[];
+  @ApiProperty({ type: [ActivationCheckDto], description: 'the checks that failed' }) failed: ActivationCheckDto[];
+  @ApiProperty({ description: 'training rounds run (1 = no escalation)' }) attempts: number;
 }
 
 export class UnlearningRequestDto {
@@ -187,6 +230,12 @@ export class UnlearningRequestDto {
   @ApiProperty({ nullable: true, type: String, format: 'uuid' }) adapterId: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'uuid' }) detectorId: string | null;
   @ApiProperty({ nullable: true, type: 'object', additionalProperties: true }) metrics: Record<string, unknown> | null;
+  @ApiProperty({
+    nullable: true,
+    type: ActivationReviewDto,
+    description: 'the activation checks of a trained request (null before training ends); failed checks leave it needs_review',
+  })
+  review: ActivationReviewDto | null;
   @ApiProperty({ nullable: true, type: String }) error: string | null;
   @ApiProperty() attempts: number;
   @ApiProperty() actor: string;
@@ -217,6 +266,7 @@ export function mapUnlearningRequest(r: UnlearningRequestEntity): UnlearningRequ
     adapterId: r.adapterId,
     detectorId: r.detectorId,
     metrics: r.metrics,
+    review: reviewOf(r.metrics),
     error: r.error,
     attempts: r.attempts,
     actor: r.actor,
@@ -224,4 +274,12 @@ export function mapUnlearningRequest(r: UnlearningRequestEntity): UnlearningRequ
     updatedAt: r.updatedAt.toISOString(),
     finishedAt: r.finishedAt?.toISOString() ?? null,
   };
+}
+
+/** The activation verdict stored with a request's metrics (pipeline `metrics.activation`), or null. */
+export function reviewOf(metrics: Record<string, unknown> | null): ActivationReviewDto | null {
+  const v = metrics?.activation as ActivationVerdict | undefined;
+  if (!v || typeof v !== 'object' || !Array.isArray(v.checks)) return null;
+  const checks = v.checks.map((c) => ({ name: c.name, value: c.value, threshold: c.threshold, passed: c.passed }));
+  return { passed: v.passed, checks, failed: checks.filter((c) => !c.passed), attempts: v.attempts };
 }

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AdaptersModule } from '../adapters/adapters.module.js';
 import { AuditModule } from '../audit/audit.module.js';
 import { UnlearningController } from './unlearning.controller.js';
+import { UnlearningOutcomeMetrics } from './unlearning-metrics.js';
 import { UnlearningRepository } from './unlearning.repository.js';
 import { UnlearningRunner } from './unlearning-runner.service.js';
 import { UnlearningRuntime } from './unlearning-runtime.service.js';
@@ -15,7 +16,7 @@ import { UnlearningTrainHandler } from './unlearning-train.handler.js';
 @Module({
   imports: [AuditModule, AdaptersModule],
   controllers: [UnlearningController],
-  providers: [UnlearningRepository, UnlearningService, UnlearningRunner, UnlearningRuntime, UnlearningTrainHandler],
+  providers: [UnlearningRepository, UnlearningService, UnlearningRunner, UnlearningRuntime, UnlearningTrainHandler, UnlearningOutcomeMetrics],
   exports: [UnlearningService, UnlearningRepository, UnlearningRuntime, UnlearningRunner],
 })
 export class UnlearningModule {}

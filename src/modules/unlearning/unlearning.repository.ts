@@ -15,10 +15,14 @@ export interface UnlearningFilter {
 export type NewUnlearningRow = Pick<
   UnlearningRequestEntity,
   'name' | 'relabel' | 'replacement' | 'options' | 'items' | 'itemsSha256' | 'itemCount' | 'idempotencyKey' | 'actor'
->;
+> &
+  Partial<Pick<UnlearningRequestEntity, 'referencePrompts'>>;
 
 export type UnlearningPatch = Partial<
-  Pick<UnlearningRequestEntity, 'status' | 'progress' | 'adapterId' | 'detectorId' | 'metrics' | 'error' | 'items' | 'jobId' | 'attempts' | 'finishedAt'>
+  Pick<
+    UnlearningRequestEntity,
+    'status' | 'progress' | 'adapterId' | 'detectorId' | 'metrics' | 'error' | 'items' | 'referencePrompts' | 'jobId' | 'attempts' | 'finishedAt'
+  >
 >;
 
 /** An active unlearning adapter with its detector, as serving loads them. */
@@ -46,11 +50,22 @@ export class UnlearningRepository {
    */
   async insert(m: EntityManager, row: NewUnlearningRow): Promise<UnlearningRequestEntity | null> {
     const rows: { id: string }[] = await m.query(
-      `INSERT INTO unlearning_request (name, status, relabel, replacement, options, items, items_sha256, item_count, idempotency_key, actor)
-       VALUES ($1, 'queued', $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9)
+      `INSERT INTO unlearning_request (name, status, relabel, replacement, options, items, items_sha256, item_count, idempotency_key, actor, reference_prompts)
+       VALUES ($1, 'queued', $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10::jsonb)
        ON CONFLICT (actor, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING id`,
-      [row.name, row.relabel, row.replacement, JSON.stringify(row.options), JSON.stringify(row.items), row.itemsSha256, row.itemCount, row.idempotencyKey, row.actor],
+      [
+        row.name,
+        row.relabel,
+        row.replacement,
+        JSON.stringify(row.options),
+        JSON.stringify(row.items),
+        row.itemsSha256,
+        row.itemCount,
+        row.idempotencyKey,
+        row.actor,
+        row.referencePrompts ? JSON.stringify(row.referencePrompts) : null,
+      ],
     );
     return rows.length === 0 ? null : this.requests(m).findOneByOrFail({ id: rows[0].id });
   }
@@ -82,15 +97,41 @@ export class UnlearningRepository {
     return { items, total };
   }
 
-  async insertDetector(m: EntityManager, row: { requestId: string; adapterId: string; bytes: Uint8Array; metrics: Record<string, unknown> }): Promise<OodDetectorEntity> {
+  /** Stores a request's detector; `inactive` for a request that needs review (default active). */
+  async insertDetector(
+    m: EntityManager,
+    row: { requestId: string; adapterId: string; bytes: Uint8Array; metrics: Record<string, unknown>; status?: 'active' | 'inactive' },
+  ): Promise<OodDetectorEntity> {
     const bytes = Buffer.from(row.bytes.buffer, row.bytes.byteOffset, row.bytes.byteLength);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const rows: { id: string }[] = await m.query(
       `INSERT INTO ood_detector (request_id, adapter_id, status, bytes, sha256, size_bytes, metrics)
-       VALUES ($1, $2, 'active', $3, $4, $5, $6::jsonb) RETURNING id`,
-      [row.requestId, row.adapterId, bytes, sha256, bytes.length, JSON.stringify(row.metrics)],
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id`,
+      [row.requestId, row.adapterId, row.status ?? 'active', bytes, sha256, bytes.length, JSON.stringify(row.metrics)],
     );
     return this.detectors(m).findOneByOrFail({ id: rows[0].id });
+  }
+
+  /**
+   * needs_review → active for request `id`, only if it still is needs_review (a conditional UPDATE,
+   * so a concurrent activate or revoke cannot both win). Returns the updated row, or null when the
+   * request is not (or no longer) needs_review.
+   */
+  async activateReviewed(m: EntityManager, id: string, progress: Partial<UnlearningRequestEntity['progress']>): Promise<UnlearningRequestEntity | null> {
+    // A CTE so every driver answers with plain rows (an UPDATE's result shape differs between them).
+    const rows: { id: string }[] = await m.query(
+      `WITH u AS (
+         UPDATE unlearning_request SET status = 'active', progress = progress || $2::jsonb, updated_at = now()
+         WHERE id = $1 AND status = 'needs_review' RETURNING id
+       ) SELECT id FROM u`,
+      [id, JSON.stringify(progress)],
+    );
+    return rows.length > 0 ? this.findById(id, m) : null;
+  }
+
+  /** inactive → active for the detector of `adapterId` (a reviewed request). */
+  async activateDetector(m: EntityManager, adapterId: string): Promise<void> {
+    await m.query(`UPDATE ood_detector SET status = 'active', updated_at = now() WHERE adapter_id = $1 AND status = 'inactive'`, [adapterId]);
   }
 
   async revokeDetector(m: EntityManager, adapterId: string): Promise<void> {
@@ -120,3 +161,4 @@ export class UnlearningRepository {
     return adapters.filter((a) => byAdapter.has(a.id)).map((adapter) => ({ adapter, detector: byAdapter.get(adapter.id)! }));
   }
 }
+

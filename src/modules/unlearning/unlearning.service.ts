@@ -9,6 +9,7 @@ import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { JobQueue } from '../jobs/job-queue.service.js';
 import type { CreateUnlearningRequestDto } from './unlearning.dto.js';
 import { FINAL_UNLEARNING_STATUSES, type UnlearningRequestEntity } from './unlearning-request.entity.js';
+import { UnlearningOutcomeMetrics } from './unlearning-metrics.js';
 import { UnlearningRepository, type UnlearningFilter } from './unlearning.repository.js';
 
 export const UNLEARNING_JOB = 'unlearning.train' as const;
@@ -22,7 +23,8 @@ export function itemsSha256(items: readonly ForgetItem[]): string {
 }
 
 /**
- * Unlearning requests (issue 4): submit (idempotent per API key), read, revoke. Training happens in
+ * Unlearning requests (issue 4): submit (idempotent per API key), read, revoke, and activate after
+ * review (issue 11: a request whose checks fail waits as needs_review). Training happens in
  * the `unlearning.train` job (unlearning-train.handler.ts). Every transition is audited with its actor.
  */
 @Injectable()
@@ -35,6 +37,7 @@ export class UnlearningService {
     @Inject(AdapterRegistryService) private readonly registry: AdapterRegistryService,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(JobQueue) private readonly jobs: JobQueue,
+    @Inject(UnlearningOutcomeMetrics) private readonly outcomes: UnlearningOutcomeMetrics,
   ) {}
 
   /**
@@ -64,6 +67,7 @@ export class UnlearningService {
         itemCount: items.length,
         idempotencyKey: idempotencyKey ?? null,
         actor,
+        referencePrompts: dto.referencePrompts?.length ? dto.referencePrompts : null,
       });
       if (!inserted) return null;
       await this.audit.record(
@@ -71,7 +75,14 @@ export class UnlearningService {
           actor,
           action: 'unlearning.submit',
           subject: requestSubject(inserted.id),
-          details: { name: inserted.name, relabel: inserted.relabel, itemCount: inserted.itemCount, itemsSha256: inserted.itemsSha256, options: inserted.options },
+          details: {
+            name: inserted.name,
+            relabel: inserted.relabel,
+            itemCount: inserted.itemCount,
+            itemsSha256: inserted.itemsSha256,
+            options: inserted.options,
+            referencePromptCount: dto.referencePrompts?.length ?? 0,
+          },
         },
         m,
       );
@@ -134,6 +145,7 @@ export class UnlearningService {
       }
       if (r.adapterId) {
         adapterId = r.adapterId;
+        // A needs_review adapter is inactive (never served); revoking it only makes that final.
         await this.registry.revokeIn(m, r.adapterId, actor, reason ?? `unlearning request ${id} revoked`);
         await this.repo.revokeDetector(m, r.adapterId);
       }
@@ -142,21 +154,68 @@ export class UnlearningService {
       return updated;
     });
     if (adapterId) await this.registry.announce(adapterId);
+    this.outcomes.record('revoked');
+    return row;
+  }
+
+  /**
+   * needs_review → active (admin): the request's stored adapter and detector go active in one
+   * transaction with the audit event (`unlearning.activate`, with the reason and the failed checks
+   * the admin accepted), then the change is announced so every replica's registry picks it up.
+   * CONFLICT unless the request is needs_review at that moment (conditional update: of two
+   * concurrent activations, or an activation and a revoke, exactly one wins).
+   */
+  async activateReviewed(id: string, actor: string, reason: string): Promise<UnlearningRequestEntity> {
+    const row = await this.ds.transaction(async (m) => {
+      const r = await this.repo.activateReviewed(m, id, { phase: 'done', message: 'activated by an admin after review' });
+      if (!r) {
+        const now = await this.repo.findById(id, m);
+        if (!now) throw DomainError.notFound('unlearning request', id);
+        throw new DomainError(ErrorCode.CONFLICT, `unlearning request ${id} is ${now.status}; only a needs_review request can be activated`, {
+          id,
+          status: now.status,
+        });
+      }
+      await this.registry.activateIn(m, r.adapterId!, actor);
+      await this.repo.activateDetector(m, r.adapterId!);
+      const verdict = (r.metrics?.activation ?? null) as { failures?: string[] } | null;
+      await this.audit.record(
+        {
+          actor,
+          action: 'unlearning.activate',
+          subject: requestSubject(id),
+          details: { from: 'needs_review', adapterId: r.adapterId, detectorId: r.detectorId, reason, acceptedFailures: verdict?.failures ?? [] },
+        },
+        m,
+      );
+      return r;
+    });
+    await this.registry.announce(row.adapterId!);
+    this.outcomes.record('review_activated');
     return row;
   }
 
   /** Marks a request failed with a reason (audited); raw items deleted unless keepData. */
   async fail(id: string, actor: string, reason: string): Promise<void> {
-    await this.ds.transaction(async (m) => {
+    const failed = await this.ds.transaction(async (m) => {
       const r = await this.repo.findForUpdate(m, id);
-      if (!r || FINAL_UNLEARNING_STATUSES.includes(r.status)) return;
+      if (!r || FINAL_UNLEARNING_STATUSES.includes(r.status)) return false;
       await this.repo.update(
         id,
-        { status: 'failed', error: reason, finishedAt: new Date(), items: r.options.keepData ? r.items : null, progress: { ...r.progress, phase: 'failed', message: reason } },
+        {
+          status: 'failed',
+          error: reason,
+          finishedAt: new Date(),
+          items: r.options.keepData ? r.items : null,
+          referencePrompts: r.options.keepData ? r.referencePrompts : null,
+          progress: { ...r.progress, phase: 'failed', message: reason },
+        },
         m,
       );
       await this.audit.record({ actor, action: 'unlearning.fail', subject: requestSubject(id), details: { from: r.status, reason } }, m);
+      return true;
     });
+    if (failed) this.outcomes.record('failed');
   }
 }
 
