@@ -1,7 +1,8 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { z } from 'zod';
 import { BACKEND_ORDER } from '../engine/backend.js';
+import { JOB_CATALOG, type JobName } from '../modules/jobs/job-catalog.js';
 import { DEFAULT_ACTIVATION_THRESHOLDS, type ActivationThresholds } from '../unlearning/activation.js';
 
 /** Injection token for the frozen {@link LetheConfig}. */
@@ -44,8 +45,21 @@ export const ENV_SCHEMA = {
   LETHE_JOBS_RETRY_DELAY_SECONDS: opt(z.coerce.number().int().min(1).max(3600).default(5)).describe(
     'Base delay before a job retry, in seconds; doubled per retry, with jitter.',
   ),
-  LETHE_JOBS_EXPIRE_SECONDS: opt(z.coerce.number().int().min(1).max(86_400).default(900)).describe(
-    'A job run longer than this is failed (and retried) and its AbortSignal fires.',
+  LETHE_JOBS_EXPIRE_SECONDS: opt(z.coerce.number().int().min(1).max(86_400).optional()).describe(
+    'A job run longer than this is failed (and retried) and its AbortSignal fires, for every job type without its own LETHE_JOBS_EXPIRE_SECONDS_<TYPE>. Unset: each type\'s default.',
+  ),
+  ...jobExpiryVariables(),
+  LETHE_JOBS_HEARTBEAT_SECONDS: opt(z.coerce.number().min(0.1).max(300).default(5)).describe(
+    'How often a worker records that its running jobs are alive (job_heartbeat) and looks for abandoned ones.',
+  ),
+  LETHE_JOBS_STALE_SECONDS: opt(z.coerce.number().min(1).max(3600).default(30)).describe(
+    'A running job whose worker has not beaten for this long is failed and retried (at least 2 heartbeats).',
+  ),
+  LETHE_WORKER_NAME: opt(z.string().regex(/^[\w.:@-]{1,128}$/, 'letters, digits and _ . : @ - only (at most 128)').optional()).describe(
+    'Stable name of this worker across restarts; a restarted worker takes back its previous incarnation\'s jobs at once. Unset: the hostname. Live workers must not share one.',
+  ),
+  LETHE_SSE_PING_SECONDS: opt(z.coerce.number().min(0.05).max(300).default(15)).describe(
+    'Server-sent event streams send a `: ping` comment this often, so proxies and clients see a live connection.',
   ),
   LETHE_JOBS_CONCURRENCY: opt(z.coerce.number().int().min(1).max(64).default(1)).describe(
     'Jobs of each type one worker process runs at the same time.',
@@ -104,6 +118,23 @@ export const ENV_SCHEMA = {
   ),
 };
 
+/** `unlearning.train` → `LETHE_JOBS_EXPIRE_SECONDS_UNLEARNING_TRAIN`. */
+export function jobExpiryVariable(name: string): string {
+  return `LETHE_JOBS_EXPIRE_SECONDS_${name.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+}
+
+/** One optional expiry variable per catalog job type; its default is the catalog's. */
+function jobExpiryVariables() {
+  return Object.fromEntries(
+    Object.entries(JOB_CATALOG).map(([name, o]) => [
+      jobExpiryVariable(name),
+      opt(z.coerce.number().int().min(1).max(86_400).optional()).describe(
+        `Expiry of \`${name}\` jobs in seconds. Unset: LETHE_JOBS_EXPIRE_SECONDS, else ${o.expireInSeconds ?? 900}.`,
+      ),
+    ]),
+  );
+}
+
 const envSchema = z.object(ENV_SCHEMA);
 type Env = z.infer<typeof envSchema>;
 
@@ -128,12 +159,20 @@ export interface LetheConfig {
   readonly jobs: {
     readonly retryLimit: number;
     readonly retryDelaySeconds: number;
-    readonly expireInSeconds: number;
     readonly concurrency: number;
     readonly shutdownGraceSeconds: number;
     readonly pollIntervalSeconds: number;
     readonly poolSize: number;
+    /** LETHE_JOBS_EXPIRE_SECONDS when set: the expiry of every type without its own. */
+    readonly expireAllSeconds: number | undefined;
+    /** LETHE_JOBS_EXPIRE_SECONDS_<TYPE> that are set, by job name. */
+    readonly expireSecondsByType: Readonly<Partial<Record<JobName, number>>>;
+    readonly heartbeatSeconds: number;
+    readonly staleSeconds: number;
+    readonly workerName: string;
   };
+  /** Seconds between `: ping` comments on server-sent event streams. */
+  readonly ssePingSeconds: number;
   /** GET /metrics without an API key. */
   readonly metricsPublic: boolean;
   /** LETHE_AUDIT_SIGNING_KEY, or undefined to use the key stored in the database. */
@@ -179,6 +218,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })));
   }
   const e = parsed.data;
+  if (e.LETHE_JOBS_STALE_SECONDS < 2 * e.LETHE_JOBS_HEARTBEAT_SECONDS) {
+    throw new ConfigError([{ variable: 'LETHE_JOBS_STALE_SECONDS', message: `must be at least 2 × LETHE_JOBS_HEARTBEAT_SECONDS (${2 * e.LETHE_JOBS_HEARTBEAT_SECONDS})` }]);
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
@@ -194,7 +236,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobs: Object.freeze({
       retryLimit: e.LETHE_JOBS_RETRY_LIMIT,
       retryDelaySeconds: e.LETHE_JOBS_RETRY_DELAY_SECONDS,
-      expireInSeconds: e.LETHE_JOBS_EXPIRE_SECONDS,
+      expireAllSeconds: e.LETHE_JOBS_EXPIRE_SECONDS,
+      expireSecondsByType: Object.freeze(
+        Object.fromEntries(
+          Object.keys(JOB_CATALOG).flatMap((name) => {
+            const v = (e as Record<string, unknown>)[jobExpiryVariable(name)];
+            return typeof v === 'number' ? [[name, v]] : [];
+          }),
+        ),
+      ),
+      heartbeatSeconds: e.LETHE_JOBS_HEARTBEAT_SECONDS,
+      staleSeconds: e.LETHE_JOBS_STALE_SECONDS,
+      workerName: e.LETHE_WORKER_NAME ?? (hostname() || 'worker'),
       concurrency: e.LETHE_JOBS_CONCURRENCY,
       shutdownGraceSeconds: e.LETHE_JOBS_SHUTDOWN_GRACE_SECONDS,
       pollIntervalSeconds: e.LETHE_JOBS_POLL_SECONDS,
@@ -202,6 +255,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     metricsPublic: e.LETHE_METRICS_PUBLIC,
     auditSigningKey: e.LETHE_AUDIT_SIGNING_KEY,
+    ssePingSeconds: e.LETHE_SSE_PING_SECONDS,
     inference: Object.freeze({
       modelDir: resolve(e.LETHE_MODEL_DIR),
       modelId: e.LETHE_MODEL_ID ?? (basename(resolve(e.LETHE_MODEL_DIR)).replace(/[^\w.-]/g, '-') || 'model'),

@@ -27,7 +27,11 @@ export interface JobQueueOptions {
   retryLimit?: number;
   /** Base delay before a retry, in seconds; doubled per retry with jitter (exponential backoff). */
   retryDelaySeconds?: number;
-  /** A running job is failed (and its AbortSignal fired) after this many seconds. */
+  /**
+   * Default expiry: a running job is failed (and its AbortSignal fired) after this many seconds.
+   * LETHE_JOBS_EXPIRE_SECONDS_<TYPE>, then LETHE_JOBS_EXPIRE_SECONDS, override it. A crashed
+   * worker's job does not wait for it: the heartbeat sweep recovers it (job-recovery.service.ts).
+   */
   expireInSeconds?: number;
   /** Jobs of this queue one worker process runs at the same time. */
   concurrency?: number;

@@ -26,7 +26,9 @@ export interface JobContext {
   readonly maxAttempts: number;
   /**
    * Fires when the job must stop: the shutdown grace period ran out (the job is handed back to
-   * the queue) or the job's expiry passed. Long loops should check it between steps.
+   * the queue), the job's expiry passed, or another worker took the job over because this one
+   * stopped heartbeating (reason `reaped`: the run no longer owns the job and must not touch its
+   * domain state). Long loops should check it between steps.
    */
   readonly signal: AbortSignal;
   /** Persists progress in job_progress (throttled: at most a few writes per second). */
@@ -41,6 +43,25 @@ export interface JobContext {
 export interface JobHandler<TName extends string = string, TPayload = unknown, TResult extends object | void = object | void> {
   readonly name: TName;
   handle(payload: TPayload, context: JobContext): Promise<TResult>;
+  /**
+   * Optional: called when a run of this job was abandoned (its worker died: it stopped beating,
+   * or a restart found it), BEFORE the job is failed in the queue, so domain state can follow:
+   * back to queued when `final` is false (a retry comes), failed when true. Throwing leaves the
+   * job as it is; the next sweep tries again.
+   */
+  onAbandoned?(payload: TPayload, run: AbandonedRun): Promise<void>;
+}
+
+/** What {@link JobHandler.onAbandoned} learns about the lost run. */
+export interface AbandonedRun {
+  readonly jobId: string;
+  readonly subject: string | null;
+  /** The attempt that was lost (1 = first run). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** True when that was the last attempt: the job is failed for good. */
+  readonly final: boolean;
+  readonly reason: string;
 }
 
 /** The handler type for a job of the catalog, with its payload type. */

@@ -2,8 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { MetricsService } from '../metrics/metrics.service.js';
 
-/** How one run of a job ended. `handed_back`: stopped by shutdown and returned to the queue. */
-export type JobOutcome = 'completed' | 'retry' | 'failed' | 'handed_back';
+/**
+ * How one run of a job ended. `handed_back`: stopped by shutdown and returned to the queue;
+ * `reaped`: stopped because another worker recovered the job after this one missed its heartbeats.
+ */
+export type JobOutcome = 'completed' | 'retry' | 'failed' | 'handed_back' | 'reaped';
 
 /** Job counters on /metrics, by queue. */
 @Injectable()
@@ -12,6 +15,7 @@ export class JobMetrics {
   private readonly finished: Counter<'queue' | 'outcome'>;
   private readonly duration: Histogram<'queue' | 'outcome'>;
   private readonly running: Gauge<'queue'>;
+  private readonly recovered: Counter<'queue' | 'outcome'>;
 
   constructor(@Inject(MetricsService) metrics: MetricsService) {
     this.enqueued = metrics.counter({ name: 'lethe_jobs_enqueued_total', help: 'Jobs enqueued by this process.', labelNames: ['queue'] });
@@ -26,6 +30,11 @@ export class JobMetrics {
       labelNames: ['queue', 'outcome'],
       buckets: [0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 900],
     });
+    this.recovered = metrics.counter({
+      name: 'lethe_jobs_recovered_total',
+      help: 'Jobs of dead workers this process recovered (failed in the queue), by outcome (retry, failed).',
+      labelNames: ['queue', 'outcome'],
+    });
     this.running = metrics.gauge({ name: 'lethe_jobs_running', help: 'Jobs running now in this process.', labelNames: ['queue'] });
   }
 
@@ -35,6 +44,10 @@ export class JobMetrics {
 
   onStarted(queue: string): void {
     this.running.inc({ queue });
+  }
+
+  onRecovered(queue: string, final: boolean): void {
+    this.recovered.inc({ queue, outcome: final ? 'failed' : 'retry' });
   }
 
   onFinished(queue: string, outcome: JobOutcome, seconds: number): void {

@@ -15,8 +15,9 @@ import type { JobContext } from './job-handler.js';
 import { JobMetrics, type JobOutcome } from './job-metrics.js';
 import { JobProgressRepository } from './job-progress.repository.js';
 import { JobProgressTracker } from './job-progress-tracker.js';
+import { JobAbortedError, JobRecovery, wasReaped, type ActiveJob, type RecoverableQueue } from './job-recovery.service.js';
 import { JobRegistry } from './job-registry.js';
-import { JOBS_OPTIONS, type JobsOptions } from './jobs-options.js';
+import { JOBS_OPTIONS, resolveExpirySeconds, type JobsOptions } from './jobs-options.js';
 import { PgBossDb } from './pg-boss-db.js';
 
 /** What pg-boss stores as a job's data: the handler's payload plus our bookkeeping. */
@@ -53,13 +54,7 @@ export interface JobSnapshot {
   completedOn: Date | null;
 }
 
-/** Raised into a handler's signal; `reason` says why the job must stop. */
-export class JobAbortedError extends Error {
-  constructor(readonly reason: 'shutdown' | 'expired') {
-    super(reason === 'shutdown' ? 'handed back: the worker is shutting down' : 'the job ran past its expiry');
-    this.name = 'JobAbortedError';
-  }
-}
+export { JobAbortedError };
 
 interface RunningJob {
   name: string;
@@ -98,6 +93,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     @Inject(JobRegistry) private readonly registry: JobRegistry,
     @Inject(JobProgressRepository) private readonly progress: JobProgressRepository,
     @Inject(JobMetrics) private readonly metrics: JobMetrics,
+    @Inject(JobRecovery) private readonly recovery: JobRecovery,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -210,6 +206,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
         }
       }
       this.working = true;
+      this.recovery.start(this.recoverable(boss));
     }
     this.logger.log(`queue started (${this.registry.all().length} job types, ${runsWorker ? 'running handlers' : 'enqueue only'})`);
   }
@@ -223,6 +220,8 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     const boss = this.boss;
     if (!boss || this.stopping) return;
     this.stopping = true;
+    // Running jobs keep beating through the grace period; only the sweep of others' jobs stops.
+    this.recovery.stopSweeping();
     const graceMs = this.options.shutdownGraceSeconds * 1000;
     if (this.running.size > 0) this.logger.log(`stopping: ${this.running.size} running job(s) get ${graceMs} ms to finish`);
     const timer = setTimeout(() => {
@@ -244,6 +243,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
         .write({ jobId: id, name, subject: null, state: 'retry', message: 'handed back at shutdown' })
         .catch((e: Error) => this.logger.warn(`progress: ${e.message}`));
     }
+    await this.recovery.stop();
     await this.db?.close();
     this.working = false;
   }
@@ -270,7 +270,30 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       retryLimit: o.retryLimit ?? this.options.retryLimit,
       retryDelay: o.retryDelaySeconds ?? this.options.retryDelaySeconds,
       retryBackoff: true,
-      expireInSeconds: o.expireInSeconds ?? this.options.expireInSeconds,
+      expireInSeconds: resolveExpirySeconds(name, o.expireInSeconds, this.options),
+    };
+  }
+
+  /** The narrow pg-boss access the recovery sweep needs. */
+  private recoverable(boss: PgBoss): RecoverableQueue {
+    const names = this.registry.all().map((j) => j.name);
+    return {
+      activeJob: async (name, id): Promise<ActiveJob | null> => {
+        const job = await boss.getJobById<JobEnvelope>(name, id);
+        if (job?.state !== 'active') return null;
+        return { payload: job.data?.payload, subject: job.data?.subject ?? null, attempt: job.retryCount + 1, maxAttempts: job.retryLimit + 1 };
+      },
+      failAbandoned: async (name, id, reason) => {
+        await boss.fail(name, id, { message: reason });
+      },
+      activeStartedBefore: async (seconds) => {
+        // pg-boss has no API for this; its job table (schema pgboss) is stable within v10.
+        const res = await this.db?.executeSql(
+          `SELECT id::text AS id, name FROM pgboss.job WHERE state = 'active' AND name = ANY($1::text[]) AND started_on < now() - make_interval(secs => $2)`,
+          [names, seconds],
+        );
+        return (res?.rows ?? []) as { id: string; name: string }[];
+      },
     };
   }
 
@@ -294,6 +317,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     let outcome: JobOutcome = 'failed';
     this.metrics.onStarted(job.name);
     try {
+      await this.recovery.claim(job.id, job.name, controller);
       await tracker.start();
       const context: JobContext = {
         jobId: job.id,
@@ -310,6 +334,12 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       return result ?? undefined;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      if (wasReaped(controller.signal)) {
+        // Another worker recovered the job (progress row and domain state included): touch nothing.
+        outcome = 'reaped';
+        this.logger.warn(`job ${job.name}/${job.id} attempt ${attempt}/${maxAttempts} stopped: ${message}`);
+        throw error;
+      }
       outcome = this.handedBack.has(job.id) ? 'handed_back' : attempt < maxAttempts ? 'retry' : 'failed';
       const note = outcome === 'handed_back' ? `handed back at shutdown: ${message}` : message;
       if (outcome === 'handed_back' && this.boss) await this.handBack(this.boss, job.name, job.id, message);
@@ -321,6 +351,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     } finally {
       clearTimeout(expiry);
       this.running.delete(job.id);
+      await this.recovery.release(job.id).catch((e: Error) => this.logger.warn(`heartbeat release: ${e.message}`));
       this.metrics.onFinished(job.name, outcome, (performance.now() - started) / 1000);
     }
   }

@@ -3,8 +3,10 @@ import { DiscoveryModule } from '@nestjs/core';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { JOB_CATALOG, type JobCatalog } from './job-catalog.js';
 import { JobMetrics } from './job-metrics.js';
+import { JobHeartbeatRepository } from './job-heartbeat.repository.js';
 import { JobProgressRepository } from './job-progress.repository.js';
 import { JobQueue } from './job-queue.service.js';
+import { JobRecovery } from './job-recovery.service.js';
 import { JOB_CATALOG_TOKEN, JobRegistry } from './job-registry.js';
 import { DEFAULT_JOBS_OPTIONS, JOBS_OPTIONS, type JobsOptions } from './jobs-options.js';
 import { PruneProgressHandler } from './prune-progress.handler.js';
@@ -36,6 +38,8 @@ export class JobsModule {
       JobRegistry,
       JobProgressRepository,
       JobMetrics,
+      JobHeartbeatRepository,
+      JobRecovery,
       JobQueue,
       ...(opts.builtInHandlers === false ? [] : [PruneProgressHandler]),
     ];
@@ -43,7 +47,8 @@ export class JobsModule {
   }
 }
 
-/** LETHE_JOBS_* from the validated config. */
+/** LETHE_JOBS_* (and LETHE_WORKER_NAME) from the validated config. */
 export function jobsOptionsFrom(config: LetheConfig): JobsOptions {
-  return { ...DEFAULT_JOBS_OPTIONS, ...config.jobs };
+  const { expireAllSeconds, ...rest } = config.jobs;
+  return { ...DEFAULT_JOBS_OPTIONS, ...rest, ...(expireAllSeconds !== undefined && { expireAllSeconds }) };
 }
