@@ -58,6 +58,16 @@ describe('unlearning API input validation', () => {
     { name: 'unknown top-level field', body: { ...ok, priority: 'high' }, status: 400, fields: ['priority'] },
     { name: 'missing name', body: { items: ok.items, relabel: 'refusal' }, status: 400, fields: ['name'] },
     { name: 'oversize name', body: { ...ok, name: long(UNLEARNING_LIMITS.maxNameChars + 1) }, status: 400, fields: ['name'] },
+    { name: 'referencePrompts not an array', body: { ...ok, referencePrompts: 'one plus two' }, status: 400, fields: ['referencePrompts'] },
+    {
+      name: 'too many referencePrompts',
+      body: { ...ok, referencePrompts: Array.from({ length: UNLEARNING_LIMITS.maxReferencePrompts + 1 }, () => 'q') },
+      status: 400,
+      fields: ['referencePrompts'],
+    },
+    { name: 'oversize reference prompt', body: { ...ok, referencePrompts: ['q', long(UNLEARNING_LIMITS.maxReferencePromptChars + 1)] }, status: 400, fields: ['referencePrompts'] },
+    { name: 'empty reference prompt', body: { ...ok, referencePrompts: [''] }, status: 400, fields: ['referencePrompts'] },
+    { name: 'non-string reference prompt', body: { ...ok, referencePrompts: [3] }, status: 400, fields: ['referencePrompts'] },
   ];
 
   it.each(cases)('$name → $status naming $fields', async (c) => {
@@ -91,6 +101,27 @@ describe('unlearning API input validation', () => {
     expect(res.status).toBe(202);
     const one = await http(app.baseUrl, 'GET', `/v1/unlearning-requests/${res.body.id}`, { key: operator });
     expect(one.body).toMatchObject({ id: res.body.id, status: 'queued', itemCount: 1, itemsStored: true, relabel: 'refusal' });
+  });
+
+  it('referencePrompts are accepted and stored for the job; activate is admin-only, needs a reason and a needs_review request', async () => {
+    const res = await post({ ...ok, name: 'with-refs', referencePrompts: ['one plus two', 'Question: What is the capital of France?\nAnswer:'] });
+    expect(res.status).toBe(202);
+    const [row] = await app.app.get(DataSource).query('SELECT reference_prompts FROM unlearning_request WHERE id = $1', [res.body.id]);
+    expect(row.reference_prompts).toEqual(['one plus two', 'Question: What is the capital of France?\nAnswer:']);
+    const one = await http(app.baseUrl, 'GET', `/v1/unlearning-requests/${res.body.id}`, { key: operator });
+    expect(one.body.review).toBeNull();
+    const activate = (key: string, body: unknown, id = res.body.id) => http(app.baseUrl, 'POST', `/v1/unlearning-requests/${id}/activate`, { key, body });
+    expect((await activate(operator, { reason: 'ok' })).status).toBe(403);
+    expect((await activate(client, { reason: 'ok' })).status).toBe(403);
+    for (const body of [{}, { reason: '' }, { reason: ' \n ' }, { reason: 7 }, { reason: long(UNLEARNING_LIMITS.maxReasonChars + 1) }, { reason: 'ok', force: true }]) {
+      const bad = await activate(app.adminKey, body);
+      expect(bad.status).toBe(400);
+      expect(fields(bad).length).toBeGreaterThan(0);
+    }
+    const queued = await activate(app.adminKey, { reason: 'ok' });
+    expect(queued.status).toBe(409);
+    expect(queued.body.error).toMatchObject({ code: 'CONFLICT', details: { status: 'queued' } });
+    expect((await activate(app.adminKey, { reason: 'ok' }, '00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
 
   it('unknown and malformed ids: 404 and 400', async () => {

@@ -18,6 +18,13 @@ export const verifyAudit = (signal?: AbortSignal) => apiFetch<ChainVerdict>('/v1
 export const listUnlearning = (q: Query, signal?: AbortSignal) =>
   apiFetch<UnlearningPage>(withQuery('/v1/unlearning-requests', q), { signal });
 export const getUnlearning = (id: string, signal?: AbortSignal) => apiFetch<UnlearningRequest>(`/v1/unlearning-requests/${encodeURIComponent(id)}`, { signal });
+const jsonPost = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+/** needs_review → active (admin): accepts the failed checks; the reason is audited. */
+export const activateUnlearning = (id: string, reason: string) =>
+  apiFetch<UnlearningRequest>(`/v1/unlearning-requests/${encodeURIComponent(id)}/activate`, jsonPost({ reason }));
+/** Stops routing the request's adapter for good (admin); works on needs_review requests too. */
+export const revokeUnlearning = (id: string, reason: string) =>
+  apiFetch<UnlearningRequest>(`/v1/unlearning-requests/${encodeURIComponent(id)}/revoke`, jsonPost(reason ? { reason } : {}));
 /** SSE: `progress` (the whole request) on every change, then `end` once final. */
 export const unlearningEventsPath = (id: string) => `/v1/unlearning-requests/${encodeURIComponent(id)}/events`;
 

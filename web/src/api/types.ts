@@ -45,9 +45,26 @@ export interface AuditPage {
 
 export type ChainVerdict = { valid: true; events: number } | { valid: false; firstBadSeq: number; reason: string };
 
-export const UNLEARNING_STATUSES = ['queued', 'training', 'calibrating', 'evaluating', 'active', 'failed', 'revoked'] as const;
-/** Statuses after which a request no longer changes (no live updates). */
-export const FINAL_UNLEARNING_STATUSES: readonly string[] = ['active', 'failed', 'revoked'];
+export const UNLEARNING_STATUSES = ['queued', 'training', 'calibrating', 'evaluating', 'active', 'needs_review', 'failed', 'revoked'] as const;
+/** Statuses after which a request's job no longer changes it (no live updates); an admin moves needs_review on. */
+export const FINAL_UNLEARNING_STATUSES: readonly string[] = ['active', 'needs_review', 'failed', 'revoked'];
+
+/** One activation check of a trained request (src/unlearning/activation.ts). */
+export interface ActivationCheck {
+  name: string;
+  /** null: nothing to measure (passes). */
+  value: number | null;
+  threshold: number;
+  passed: boolean;
+}
+
+/** The activation checks of a trained request; failed checks leave it needs_review. */
+export interface ActivationReview {
+  passed: boolean;
+  checks: ActivationCheck[];
+  failed: ActivationCheck[];
+  attempts: number;
+}
 
 /** Progress of an unlearning job as stored on the request (src/modules/unlearning). */
 export interface UnlearningProgress {
@@ -75,6 +92,8 @@ export interface UnlearningRequest {
   adapterId: string | null;
   detectorId: string | null;
   metrics: Record<string, unknown> | null;
+  /** null before training ends (and on servers older than the activation checks). */
+  review?: ActivationReview | null;
   error: string | null;
   attempts: number;
   actor: string;

@@ -52,6 +52,11 @@ describe('unlearningBars', () => {
     ]);
   });
 
+  it('shows a needs_review request (its checks failed) as a finished job', () => {
+    expect(unlearningBars({ phase: 'needs_review', step: 2, total: 2, message: 'activation checks failed: forgetAnswerRate' }, 'needs_review').map((b) => b.fraction)).toEqual([1, 1, 1, 1]);
+    expect(unlearningOverall({ phase: 'needs_review', step: 2, total: 2 }, 'needs_review')).toMatchObject({ label: 'needs review', fraction: 1 });
+  });
+
   it('keeps the last numbers of a failed request in one bar', () => {
     expect(view(unlearningBars({ phase: 'failed', step: 1, total: 4, message: 'boom' }, 'failed'))).toEqual([['failed', 0.25, '1 / 4 · boom']]);
   });

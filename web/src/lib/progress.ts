@@ -67,7 +67,8 @@ export function unlearningBars(p: UnlearningProgress | null | undefined, status:
   if (phase === 'failed' || phase === 'revoked' || status === 'failed' || status === 'revoked') {
     return toProgressBars({ ...p, phase: phase || status }, status);
   }
-  const done = phase === 'done' || status === 'active';
+  // needs_review: the job ran to its end; its checks failed, which the detail page shows.
+  const done = phase === 'done' || phase === 'needs_review' || status === 'active' || status === 'needs_review';
   const current = UNLEARNING_PHASES.indexOf(phase as (typeof UNLEARNING_PHASES)[number]);
   const steps = p?.step !== undefined && p.total ? `${p.step} / ${p.total}` : undefined;
   return UNLEARNING_PHASES.map((name, i) => {
@@ -90,7 +91,7 @@ export function unlearningOverall(p: UnlearningProgress | null | undefined, stat
   const bars = unlearningBars(p, status);
   if (bars.length === 1) return bars[0]!;
   const fraction = bars.reduce((s, b) => s + (b.fraction ?? 0), 0) / bars.length;
-  const label = status === 'active' ? 'done' : p?.phase && p.phase !== 'retry' ? p.phase : status;
+  const label = status === 'active' ? 'done' : status === 'needs_review' ? 'needs review' : p?.phase && p.phase !== 'retry' ? p.phase : status;
   const note = bars.find((b) => b.label === label)?.note;
   return { label, fraction, ...(note ? { note } : {}) };
 }

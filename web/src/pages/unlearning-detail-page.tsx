@@ -1,9 +1,9 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { describeError } from '../api/client.js';
-import { getUnlearning, unlearningEventsPath } from '../api/endpoints.js';
+import { activateUnlearning, getUnlearning, revokeUnlearning, unlearningEventsPath } from '../api/endpoints.js';
 import { followLive } from '../api/sse.js';
-import { FINAL_UNLEARNING_STATUSES, type UnlearningRequest } from '../api/types.js';
+import { FINAL_UNLEARNING_STATUSES, type ActivationReview, type UnlearningRequest } from '../api/types.js';
 import { Facts, JsonBlock, LoadView } from '../components/load-view.js';
 import { ProgressBars } from '../components/progress-bars.js';
 import { formatNumber, formatTime } from '../lib/format.js';
@@ -99,6 +99,8 @@ function RequestView({ initial }: { initial: UnlearningRequest }) {
           ['Finished', formatTime(req.finishedAt)],
         ]}
       />
+      {req.review ? <ChecksView review={req.review} /> : null}
+      {req.status === 'needs_review' ? <ReviewActions id={req.id} onDone={setReq} /> : null}
       <h2>Progress</h2>
       <p class="muted" role="status" data-testid="live-state">
         {live === 'live'
@@ -129,5 +131,83 @@ function RequestView({ initial }: { initial: UnlearningRequest }) {
         </table>
       )}
     </>
+  );
+}
+
+/** The activation checks: each measured value against its configured maximum. */
+function ChecksView({ review }: { review: ActivationReview }) {
+  return (
+    <>
+      <h2>Activation checks</h2>
+      <p class={review.passed ? 'ok' : 'error'} data-testid="checks-verdict">
+        {review.passed
+          ? 'Every check passed.'
+          : `Failed: ${review.failed.map((c) => c.name).join(', ')}. The adapter stays inactive until an admin activates it.`}
+        {review.attempts > 1 ? ` (${review.attempts} training rounds)` : ''}
+      </p>
+      <table class="list" data-testid="checks-table">
+        <caption>Checks of this request against the service's thresholds</caption>
+        <thead>
+          <tr>
+            <th scope="col">Check</th>
+            <th scope="col">Value</th>
+            <th scope="col">Maximum</th>
+            <th scope="col">Result</th>
+          </tr>
+        </thead>
+        <tbody>
+          {review.checks.map((c) => (
+            <tr key={c.name} data-check={c.name}>
+              <th scope="row">{c.name}</th>
+              <td>{c.value === null ? 'nothing to measure' : formatNumber(c.value)}</td>
+              <td>{formatNumber(c.threshold)}</td>
+              <td class={c.passed ? 'ok' : 'error'}>{c.passed ? 'passed' : 'failed'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+/** An admin's two ways out of needs_review: activate anyway (reason required) or revoke. */
+function ReviewActions({ id, onDone }: { id: string; onDone: (r: UnlearningRequest) => void }) {
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const act = async (what: 'activate' | 'revoke') => {
+    setBusy(true);
+    setError(null);
+    try {
+      onDone(what === 'activate' ? await activateUnlearning(id, reason.trim()) : await revokeUnlearning(id, reason.trim()));
+    } catch (e) {
+      setError(describeError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section class="review" aria-labelledby="review-h">
+      <h2 id="review-h">Review</h2>
+      <p>
+        This request's checks failed: its adapter and detector are stored but inactive, so no completion uses them. Activate them anyway (the
+        reason is kept in the audit log), or revoke the request.
+      </p>
+      <label for="review-reason">Reason</label>
+      <textarea id="review-reason" rows={2} maxLength={1000} value={reason} onInput={(e) => setReason((e.target as HTMLTextAreaElement).value)} />
+      <div class="actions">
+        <button type="button" disabled={busy || !reason.trim()} onClick={() => void act('activate')}>
+          Activate anyway
+        </button>
+        <button type="button" disabled={busy} onClick={() => void act('revoke')}>
+          Revoke
+        </button>
+      </div>
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+    </section>
   );
 }

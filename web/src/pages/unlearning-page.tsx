@@ -76,6 +76,11 @@ export function UnlearningPage() {
                       </td>
                       <td>
                         <span class={`badge status-${r.status}`}>{r.status}</span>
+                        {r.status === 'needs_review' && r.review?.failed.length ? (
+                          <div class="muted" data-testid="failed-checks">
+                            failed: {r.review.failed.map((c) => c.name).join(', ')}
+                          </div>
+                        ) : null}
                       </td>
                       <td>
                         <ProgressBars bars={[unlearningOverall(r.progress, r.status)]} idPrefix={`p-${r.id}`} />
