@@ -42,7 +42,8 @@ export function chainNext(last: Pick<ChainedAuditEvent, 'seq' | 'hash'> | undefi
  * - `reordered`: its prev_hash is the hash of another row than its predecessor;
  * - `removed`: its prev_hash links to no row here, or seq skips (rows before it are gone);
  * - otherwise a broken link (prev_hash rewritten).
- * Removing rows at the end of the chain is not detectable from the chain alone.
+ * Removing rows at the end of the chain is not detectable from the chain alone: {@link checkHead}
+ * against a head recorded earlier is.
  */
 export function verifyChain(events: readonly ChainedAuditEvent[]): ChainVerdict {
   const bySeqOfHash = new Map(events.map((e) => [e.hash, e.seq]));
@@ -71,6 +72,39 @@ export function verifyChain(events: readonly ChainedAuditEvent[]): ChainVerdict 
       return { valid: false, firstBadSeq: e.seq, reason: `removed: seq jumps from ${prev?.seq ?? 0} to ${e.seq}` };
     }
     prev = e;
+  }
+  return { valid: true, events: events.length };
+}
+
+/** The last event of the chain at some moment, as an auditor records it (`seq` 0 = empty chain). */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * Whether `events` (a chain that {@link verifyChain} accepted) still reaches a head recorded
+ * earlier: the event at `head.seq` must exist and carry `head.hash`. Because every hash covers its
+ * predecessor, that also pins every event before it. This is what catches events deleted from
+ * the end of the chain, which the chain alone cannot show.
+ */
+export function checkHead(events: readonly ChainedAuditEvent[], head: ChainHead): ChainVerdict {
+  const lastSeq = events.at(-1)?.seq ?? 0;
+  if (head.seq === 0) {
+    return head.hash === GENESIS_HASH
+      ? { valid: true, events: events.length }
+      : { valid: false, firstBadSeq: 0, reason: 'changed: a head at seq 0 must carry the genesis hash' };
+  }
+  const at = events.find((e) => e.seq === head.seq);
+  if (!at) {
+    return {
+      valid: false,
+      firstBadSeq: lastSeq + 1,
+      reason: `removed: the chain ends at seq ${lastSeq} but the recorded head is seq ${head.seq} (events deleted from the end)`,
+    };
+  }
+  if (at.hash !== head.hash) {
+    return { valid: false, firstBadSeq: head.seq, reason: `changed: the event at seq ${head.seq} no longer has the recorded head's hash (the chain was rewritten)` };
   }
   return { valid: true, events: events.length };
 }

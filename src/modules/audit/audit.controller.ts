@@ -1,8 +1,8 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/auth.decorators.js';
-import type { ChainVerdict } from './audit-chain.js';
-import { AuditPageDto, AuditQueryDto, AuditVerifyDto, mapAuditEvent } from './audit.dto.js';
+import { AuditHeadDto, AuditPageDto, AuditQueryDto, AuditVerifyDto, AuditVerifyQueryDto, mapAuditEvent, recordedHead } from './audit.dto.js';
+import { AuditAnchorService } from './audit-anchor.service.js';
 import { AuditService } from './audit.service.js';
 
 @ApiTags('admin')
@@ -10,7 +10,10 @@ import { AuditService } from './audit.service.js';
 @Roles('admin')
 @Controller('v1/admin/audit')
 export class AuditController {
-  constructor(@Inject(AuditService) private readonly audit: AuditService) {}
+  constructor(
+    @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(AuditAnchorService) private readonly anchor: AuditAnchorService,
+  ) {}
 
   @Get()
   @ApiOkResponse({ type: AuditPageDto })
@@ -27,9 +30,20 @@ export class AuditController {
     return { items: page.items.map(mapAuditEvent), nextCursor: page.nextCursor };
   }
 
+  @Get('head')
+  @ApiOperation({ summary: 'The newest event (seq, hash), signed by the server: record it outside Lethe to detect later deletions' })
+  @ApiOkResponse({ type: AuditHeadDto })
+  head(): Promise<AuditHeadDto> {
+    return this.anchor.head();
+  }
+
   @Get('verify')
+  @ApiOperation({ summary: 'Recomputes the chain; with a recorded head (seq, hash, signedAt, signature) also checks the chain still reaches it' })
   @ApiOkResponse({ type: AuditVerifyDto })
-  verify(): Promise<ChainVerdict> {
-    return this.audit.verify();
+  @ApiBadRequestResponse({ description: 'AUDIT_HEAD_SIGNATURE_INVALID: the head was not signed by this server' })
+  async verify(@Query() q: AuditVerifyQueryDto): Promise<AuditVerifyDto> {
+    const head = recordedHead(q);
+    const verdict = await this.anchor.verify(head);
+    return head ? { ...verdict, headSeq: head.seq } : verdict;
   }
 }

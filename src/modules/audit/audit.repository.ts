@@ -43,6 +43,12 @@ export class AuditRepository {
     return event;
   }
 
+  /** The newest event's seq and hash, or undefined for an empty chain. */
+  async last(): Promise<{ seq: number; hash: string } | undefined> {
+    const rows: { seq: string; hash: string }[] = await this.ds.query('SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1');
+    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : undefined;
+  }
+
   /** Events matching `filter`, ascending seq. */
   async find(filter: AuditFilter): Promise<ChainedAuditEvent[]> {
     const qb = this.ds.getRepository(AuditEventEntity).createQueryBuilder('e').orderBy('e.seq', 'ASC').limit(filter.limit);
