@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import type { LoraAdapter } from './lora-types.js';
 import type { ModelConfig, ModelFamily } from './model-config.js';
-import { exportPeftAdapter, importPeftAdapter, loadPeftAdapter, PeftError, savePeftAdapter } from './peft.js';
+import { exportPeftAdapter, importPeftAdapter, loadPeftAdapter, PEFT_MAGNITUDE_LIMITS, PeftError, PeftMagnitudeError, savePeftAdapter } from './peft.js';
 import { serializeSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { randomCheckpoint } from './testing/random-checkpoint.js';
 import { linearModules } from './transformer-weights.js';
@@ -116,6 +116,42 @@ describe('PEFT adapters', () => {
 
     it('refuses oversized files before parsing', () => {
       expect(reasonOf(() => importPeftAdapter(good, ok, config, { maxBytes: 100 }))).toMatch(/over the 100 limit/);
+    });
+
+    describe('magnitudes (issue 12)', () => {
+      const bounded = { maxScale: PEFT_MAGNITUDE_LIMITS.maxScale, maxModuleGain: PEFT_MAGNITUDE_LIMITS.maxModuleGain };
+      const refusal = (f: () => unknown) => {
+        try {
+          f();
+        } catch (e) {
+          if (e instanceof PeftMagnitudeError) return { check: e.check, field: e.details.field, reason: e.reason };
+          throw e;
+        }
+        return 'imported';
+      };
+      const scaled = (k: number) => file({ [key('lora_A.weight')]: { ...a, data: a.data.map((v) => v * k) }, [key('lora_B.weight')]: { ...b, data: b.data.map((v) => v * k) } });
+
+      it('refuses an rsLoRA alpha whose stored α·√r overflows, even without bounds (was an uncaught throw)', () => {
+        expect(refusal(() => importPeftAdapter({ ...good, lora_alpha: 1.5e308, use_rslora: true }, ok, config))).toMatchObject({ check: 'scale', field: 'lora_alpha', reason: expect.stringMatching(/√r.*overflows/) });
+      });
+
+      it('refuses an effective scale over the bound, with and without rsLoRA', () => {
+        expect(refusal(() => importPeftAdapter({ ...good, lora_alpha: 1e30 }, ok, config, bounded))).toMatchObject({ check: 'scale', reason: expect.stringMatching(/lora_alpha\/r = 5e\+29 exceeds 1024/) });
+        // α/√r: 2000/√2 ≈ 1414 > 1024, while α/r = 1000 would pass.
+        expect(refusal(() => importPeftAdapter({ ...good, lora_alpha: 2000, use_rslora: true }, ok, config, bounded))).toMatchObject({ check: 'scale' });
+        expect(refusal(() => importPeftAdapter({ ...good, lora_alpha: 2048 }, ok, config, bounded))).toBe('imported');
+      });
+
+      it('refuses finite weights whose update bound scale·‖B‖·‖A‖ is over the limit, naming the module', () => {
+        // ‖A‖_F = 0.1·√(2·16), ‖B‖_F = 0.2·√(2·16), scale 2: gain 1.28; ×1e18 on both: 1.28e36.
+        expect(refusal(() => importPeftAdapter(good, scaled(1e18), config, bounded))).toMatchObject({ check: 'weight_norm', field: `base_model.model.${m.name}` });
+        expect(refusal(() => importPeftAdapter(good, scaled(80), config, bounded))).toBe('imported'); // gain 8192
+        expect(refusal(() => importPeftAdapter(good, scaled(90), config, bounded))).toMatchObject({ check: 'weight_norm' }); // 10368
+      });
+
+      it('leaves stored adapters (no bounds given) alone', () => {
+        expect(refusal(() => importPeftAdapter({ ...good, lora_alpha: 1e30 }, scaled(1e3), config))).toBe('imported');
+      });
     });
   });
 });

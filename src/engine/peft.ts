@@ -24,11 +24,45 @@ export class PeftError extends Error {
   }
 }
 
+/** Which magnitude check refused an adapter (PeftMagnitudeError). */
+export type PeftMagnitudeCheck = 'scale' | 'weight_norm';
+
+/**
+ * An adapter whose values are finite but too large to apply safely (issue 12): its effective
+ * scale or a module's update bound exceeds the limit. `details` names the file or tensor.
+ */
+export class PeftMagnitudeError extends PeftError {
+  constructor(
+    readonly check: PeftMagnitudeCheck,
+    reason: string,
+    readonly details: { field: string; value: number; limit: number },
+  ) {
+    super(reason);
+    this.name = 'PeftMagnitudeError';
+  }
+}
+
+/**
+ * Bounds of imported adapters (issue 12), documented in README "Input validation and fuzzing":
+ * - scale: the effective LoRA scale α/r (α/√r with use_rslora) ≤ 1024, the largest the service
+ *   itself trains (unlearning alpha ≤ 1024 at rank ≥ 1);
+ * - module gain: (α/r)·‖B‖_F·‖A‖_F ≤ 10⁴ per module. It bounds the update's spectral norm
+ *   ‖ΔW‖₂ ≤ ‖B‖₂‖A‖₂ ≤ ‖B‖_F‖A‖_F times the scale, i.e. how much a module can amplify its input;
+ *   a trained LoRA is in the tens to hundreds. Larger gains compound across layers towards float32
+ *   overflow (3.4e38) and the completions return "" or garbage. The probe forward pass (finite
+ *   logits) then covers what per-module bounds cannot.
+ */
+export const PEFT_MAGNITUDE_LIMITS = Object.freeze({ maxScale: 1024, maxModuleGain: 1e4 });
+
 export interface PeftLimits {
   /** Largest rank accepted (default 256). */
   maxRank?: number;
   /** Largest adapter_model.safetensors accepted, bytes (default 512 MiB). */
   maxBytes?: number;
+  /** Largest effective scale α/r (α/√r with use_rslora); default: unbounded (stored adapters). */
+  maxScale?: number;
+  /** Largest per-module gain (α/r)·‖B‖_F·‖A‖_F; default: unbounded (stored adapters). */
+  maxModuleGain?: number;
 }
 
 export interface PeftExportOptions {
@@ -86,6 +120,16 @@ export function importPeftAdapter(adapterConfig: unknown, weights: Uint8Array, m
   const maxBytes = limits.maxBytes ?? 512 * 1024 * 1024;
   const cfg = checkConfig(adapterConfig);
   validateRankAlpha(cfg.r, cfg.lora_alpha, maxRank);
+  // Lethe stores α' = α·√r for rsLoRA: it must stay finite (1e308·√r does not), and so must α'/r.
+  const alpha = cfg.use_rslora ? cfg.lora_alpha * Math.sqrt(cfg.r) : cfg.lora_alpha;
+  const scale = alpha / cfg.r;
+  const scaleName = cfg.use_rslora ? 'lora_alpha/√r (use_rslora)' : 'lora_alpha/r';
+  if (!Number.isFinite(alpha) || !Number.isFinite(scale)) {
+    throw new PeftMagnitudeError('scale', `effective scale ${scaleName} overflows`, { field: 'lora_alpha', value: cfg.lora_alpha, limit: limits.maxScale ?? Number.MAX_VALUE });
+  }
+  if (limits.maxScale !== undefined && scale > limits.maxScale) {
+    throw new PeftMagnitudeError('scale', `effective scale ${scaleName} = ${scale} exceeds ${limits.maxScale}`, { field: 'lora_alpha', value: scale, limit: limits.maxScale });
+  }
   const targets = cfg.target_modules;
   const modules = new Map(linearModules(model).map((m) => [m.name, m]));
   const knownShorts = new Set([...modules.values()].map((m) => m.short));
@@ -117,6 +161,18 @@ export function importPeftAdapter(adapterConfig: unknown, weights: Uint8Array, m
   }
   if (pairs.size === 0) throw new PeftError(`${ADAPTER_WEIGHTS_FILE} holds no LoRA tensors`);
   for (const [name, p] of pairs) if (!p.a || !p.b) throw new PeftError(`module ${name} lacks lora_${p.a ? 'B' : 'A'}.weight`);
+  if (limits.maxModuleGain !== undefined) {
+    for (const [name, p] of pairs) {
+      const gain = scale * frobenius(p.b!.data) * frobenius(p.a!.data);
+      if (!(gain <= limits.maxModuleGain)) {
+        throw new PeftMagnitudeError('weight_norm', `module ${name}: scale·‖B‖·‖A‖ = ${gain.toPrecision(3)} exceeds ${limits.maxModuleGain}`, {
+          field: `${KEY_PREFIX}${name}`,
+          value: gain,
+          limit: limits.maxModuleGain,
+        });
+      }
+    }
+  }
 
   const out = new Map<string, LoraModuleWeights>();
   // Keep the base model's module order so adapters compare and export identically.
@@ -124,7 +180,6 @@ export function importPeftAdapter(adapterConfig: unknown, weights: Uint8Array, m
     const p = pairs.get(name);
     if (p) out.set(name, { a: tf.tensor2d(p.a!.data, p.a!.shape as [number, number]), b: tf.tensor2d(p.b!.data, p.b!.shape as [number, number]) });
   }
-  const alpha = cfg.use_rslora ? cfg.lora_alpha * Math.sqrt(cfg.r) : cfg.lora_alpha;
   return { rank: cfg.r, alpha, targetModules: [...targets], modules: out };
 }
 
@@ -186,6 +241,13 @@ function checkConfig(raw: unknown): CheckedConfig {
   else if (typeof t === 'string') throw new PeftError('regex target_modules are not supported; list the module names');
   else throw new PeftError('target_modules must be a non-empty list of module names');
   return { r: c.r as number, lora_alpha: c.lora_alpha as number, target_modules: targets, use_rslora: c.use_rslora === true };
+}
+
+/** ‖x‖_F in float64 (float32 squares of values near 3.4e38 would overflow; float64 ones do not). */
+function frobenius(data: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < data.length; i++) sum += data[i] * data[i];
+  return Math.sqrt(sum);
 }
 
 function validateRankAlpha(r: unknown, alpha: unknown, maxRank: number): void {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
-import { createModelFixture, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { parseSafetensors, serializeSafetensors } from '../../src/engine/safetensors.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 import { describeOutcome, formatFuzzTable, runOpenApiFuzz } from '../support/openapi-fuzz.js';
 import { fuzzContextFor } from '../support/fuzz-fixtures.js';
@@ -38,6 +39,42 @@ describe('every OpenAPI operation under hostile input (issue 12)', () => {
     const totals = Object.values(report.byOperation).reduce((t, r) => ({ ok: t.ok + r.ok, bad: t.bad + r.clientErrors }), { ok: 0, bad: 0 });
     expect(totals.ok).toBeGreaterThan(CASES / 10);
     expect(totals.bad).toBeGreaterThan(CASES / 10);
+  });
+
+  describe('adapter import: finite but overflowing adapters are refused before storing', () => {
+    async function upload(config: Record<string, unknown>, weights: Uint8Array, name: string) {
+      const form = new FormData();
+      form.append('name', name);
+      form.append('files', new Blob([JSON.stringify(config)]), 'adapter_config.json');
+      form.append('files', new Blob([new Uint8Array(weights)]), 'adapter_model.safetensors');
+      const res = await fetch(`${app.baseUrl}/v1/adapters/import`, { method: 'POST', headers: { authorization: `Bearer ${app.adminKey}` }, body: form });
+      return { status: res.status, body: (await res.json()) as any };
+    }
+    const scaledWeights = (weights: Uint8Array, k: number) => {
+      const parsed = parseSafetensors(new Uint8Array(weights)).tensors;
+      const out = new Map([...parsed].map(([key, t]) => [key, { shape: t.shape, data: t.data.map((v) => v * k) }]));
+      return serializeSafetensors(out, { format: 'pt' });
+    };
+
+    it('lora_alpha 1e30, 1e308 with use_rslora, and weights × 1e18 → 400 ADAPTER_OUT_OF_RANGE naming the check; ordinary ones import', async () => {
+      const files = randomPeftFiles(fixture.config, 21, 2, 4, 0.5);
+      const names = async () => ((await http(app.baseUrl, 'GET', '/v1/adapters?limit=500', { key: app.adminKey })).body.items as Array<{ name: string }>).map((a) => a.name);
+      const cases: Array<[string, Record<string, unknown>, Uint8Array, string]> = [
+        ['alpha-1e30', { ...files.adapterConfig, lora_alpha: 1e30 }, files.weights, 'scale'],
+        ['rslora-1e308', { ...files.adapterConfig, lora_alpha: 1e308, use_rslora: true }, files.weights, 'scale'],
+        ['weights-1e18', files.adapterConfig, scaledWeights(files.weights, 1e18), 'weight_norm'],
+      ];
+      for (const [name, config, weights, check] of cases) {
+        const res = await upload(config, weights, name);
+        expect(res.status, name).toBe(400);
+        expect(res.body.error, name).toMatchObject({ code: 'ADAPTER_OUT_OF_RANGE', details: { check } });
+      }
+      expect(await names()).not.toEqual(expect.arrayContaining(['alpha-1e30']));
+      const ok = await upload(files.adapterConfig, files.weights, 'ordinary-import');
+      expect(ok.status).toBe(201);
+      expect(await names()).toContain('ordinary-import');
+      expect((await names()).filter((n) => cases.some(([c]) => c === n))).toEqual([]);
+    });
   });
 
   describe('the inputs that answered 500 before the input guard', () => {

@@ -16,6 +16,8 @@ export enum ErrorCode {
   TOO_MANY_REQUESTS = 'TOO_MANY_REQUESTS',
   /** The request ran past its timeout. */
   TIMEOUT = 'TIMEOUT',
+  /** An uploaded adapter's values are finite but too large to apply (scale, weight norms, probe logits). */
+  ADAPTER_OUT_OF_RANGE = 'ADAPTER_OUT_OF_RANGE',
   INTERNAL = 'INTERNAL',
   /** An unlearning adapter changes state only through its unlearning request (revoke). */
   UNLEARNING_ADAPTER_LOCKED = 'UNLEARNING_ADAPTER_LOCKED',
@@ -42,6 +44,7 @@ export const HTTP_STATUS: Record<ErrorCode, HttpStatus> = {
   [ErrorCode.UNAVAILABLE]: HttpStatus.SERVICE_UNAVAILABLE,
   [ErrorCode.TOO_MANY_REQUESTS]: HttpStatus.TOO_MANY_REQUESTS,
   [ErrorCode.TIMEOUT]: HttpStatus.GATEWAY_TIMEOUT,
+  [ErrorCode.ADAPTER_OUT_OF_RANGE]: HttpStatus.BAD_REQUEST,
   [ErrorCode.INTERNAL]: HttpStatus.INTERNAL_SERVER_ERROR,
   [ErrorCode.UNLEARNING_ADAPTER_LOCKED]: HttpStatus.FORBIDDEN,
   [ErrorCode.ADAPTER_NAME_TAKEN]: HttpStatus.CONFLICT,

@@ -110,3 +110,10 @@ describe('GuardedValidationPipe', () => {
     expect(findNumberIssue({ a: { b: Infinity } })).toMatchObject({ field: 'a.b' });
   });
 });
+
+describe('findJsonIssue without the number rule', () => {
+  it('still checks strings, keys and depth (uploaded JSON whose numbers a domain check judges)', () => {
+    expect(findJsonIssue({ lora_alpha: 1e30 }, { numbers: false })).toBeUndefined();
+    expect(findJsonIssue({ lora_alpha: 1e30, x: 'a\u0000' }, { numbers: false, root: 'cfg' })).toMatchObject({ field: 'cfg.x' });
+  });
+});

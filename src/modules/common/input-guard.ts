@@ -46,12 +46,21 @@ function joinPath(parent: string, key: string | number): string {
   return parent ? `${parent}.${key}` : String(key);
 }
 
+export interface JsonIssueOptions {
+  /** Prefix of the reported field paths (default none; the top level itself is `body`). */
+  root?: string;
+  maxDepth?: number;
+  /** Check numbers too (default true; false where a domain check names a better reason). */
+  numbers?: boolean;
+}
+
 /**
  * The first problem in a parsed JSON value (body, uploaded JSON file), found without recursion so
  * that hostile nesting cannot overflow the stack. `root` prefixes the reported field paths (empty:
  * paths as class-validator names them, `a.b.0.c`; the top level itself is `body`).
  */
-export function findJsonIssue(value: unknown, options: { root?: string; maxDepth?: number } = {}): FieldIssue | undefined {
+export function findJsonIssue(value: unknown, options: JsonIssueOptions = {}): FieldIssue | undefined {
+  const checkNumbers = options.numbers ?? true;
   const maxDepth = options.maxDepth ?? INPUT_LIMITS.maxDepth;
   const stack: Array<{ v: unknown; path: string; depth: number }> = [{ v: value, path: options.root ?? '', depth: 0 }];
   while (stack.length > 0) {
@@ -60,7 +69,7 @@ export function findJsonIssue(value: unknown, options: { root?: string; maxDepth
     if (typeof v === 'string') {
       const p = textProblem(v);
       if (p) return { field, message: p };
-    } else if (typeof v === 'number') {
+    } else if (typeof v === 'number' && checkNumbers) {
       const p = numberProblem(v);
       if (p) return { field, message: p };
     } else if (v !== null && typeof v === 'object') {
@@ -83,7 +92,7 @@ export function findJsonIssue(value: unknown, options: { root?: string; maxDepth
 }
 
 /** Same as {@link findJsonIssue}, throwing the 400. */
-export function assertCleanJson(value: unknown, options: { root?: string; maxDepth?: number } = {}): void {
+export function assertCleanJson(value: unknown, options: JsonIssueOptions = {}): void {
   const issue = findJsonIssue(value, options);
   if (issue) throw DomainError.validation([issue]);
 }

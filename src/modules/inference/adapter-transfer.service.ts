@@ -1,15 +1,24 @@
 import { Inject, Injectable } from '@nestjs/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter } from '../../engine/lora-types.js';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, exportPeftAdapter, importPeftAdapter, PeftError } from '../../engine/peft.js';
+import {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  exportPeftAdapter,
+  importPeftAdapter,
+  PEFT_MAGNITUDE_LIMITS,
+  PeftError,
+  PeftMagnitudeError,
+} from '../../engine/peft.js';
 import { AdapterRegistryService } from '../adapters/adapter-registry.service.js';
 import type { AdapterEntity } from '../adapters/adapter.entity.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
+import { findJsonIssue } from '../common/input-guard.js';
 import { ModelHost } from './model-host.service.js';
 import { createTar } from './tar.js';
 
-/** Limits of imported adapters. */
-export const IMPORT_LIMITS = { maxRank: 256, maxWeightBytes: 64 * 1024 * 1024, maxConfigBytes: 64 * 1024 };
+/** Limits of imported adapters (magnitudes: PEFT_MAGNITUDE_LIMITS, documented there). */
+export const IMPORT_LIMITS = { maxRank: 256, maxWeightBytes: 64 * 1024 * 1024, maxConfigBytes: 64 * 1024, ...PEFT_MAGNITUDE_LIMITS };
 
 const NAME_RE = /^[A-Za-z0-9][\w.-]{0,99}$/;
 
@@ -57,15 +66,37 @@ export class AdapterTransferService {
     } catch (e) {
       throw bad(ADAPTER_CONFIG_FILE, `not valid JSON (${(e as Error).message})`);
     }
+    // The JSON body rules (the config's strings end up in the lineage, jsonb); its numbers are
+    // PEFT's to judge, with the code that names the check (ADAPTER_OUT_OF_RANGE).
+    const issue = findJsonIssue(config, { root: ADAPTER_CONFIG_FILE, numbers: false });
+    if (issue) throw DomainError.validation([issue]);
     let adapter: LoraAdapter;
     try {
-      adapter = importPeftAdapter(config, wPart.data, model, { maxRank: IMPORT_LIMITS.maxRank, maxBytes: IMPORT_LIMITS.maxWeightBytes });
+      adapter = importPeftAdapter(config, wPart.data, model, {
+        maxRank: IMPORT_LIMITS.maxRank,
+        maxBytes: IMPORT_LIMITS.maxWeightBytes,
+        maxScale: IMPORT_LIMITS.maxScale,
+        maxModuleGain: IMPORT_LIMITS.maxModuleGain,
+      });
     } catch (e) {
+      if (e instanceof PeftMagnitudeError) throw outOfRange(e.check, e.message, e.details);
       if (e instanceof PeftError) throw bad('files', e.message);
       throw e;
     }
     try {
-      const canonical = exportPeftAdapter(adapter, model, { baseModelNameOrPath: this.host.modelId });
+      let canonical: ReturnType<typeof exportPeftAdapter>;
+      try {
+        canonical = exportPeftAdapter(adapter, model, { baseModelNameOrPath: this.host.modelId });
+      } catch (e) {
+        if (e instanceof PeftError) throw bad('files', e.message);
+        throw e;
+      }
+      // Per-module bounds cannot see how updates compound across layers: run the model with it.
+      if (this.host.status().state !== 'ready') throw new DomainError(ErrorCode.UNAVAILABLE, `model ${this.host.modelId} is still loading: retry the import`, null);
+      const probe = await this.host.probeAdapter({ key: 'import-probe', rank: adapter.rank, alpha: adapter.alpha, targetModules: adapter.targetModules, weights: canonical.weights });
+      if (!probe.finite) {
+        throw outOfRange('probe_logits', `a forward pass with the adapter on a ${probe.promptTokens}-token prompt gives non-finite logits`, { field: 'files', value: null, limit: null });
+      }
       const base = (config as { base_model_name_or_path?: unknown }).base_model_name_or_path;
       return await this.registry.create(
         {
@@ -119,6 +150,10 @@ export class AdapterTransferService {
     if (!cfg) throw new DomainError(ErrorCode.UNAVAILABLE, `model ${this.host.modelId} is not loaded: adapters cannot be checked against it yet`, null);
     return cfg;
   }
+}
+
+function outOfRange(check: string, message: string, details: { field: string; value: number | null; limit: number | null }): DomainError {
+  return new DomainError(ErrorCode.ADAPTER_OUT_OF_RANGE, message, { ...details, check });
 }
 
 function bad(field: string, message: string): DomainError {

@@ -7,7 +7,15 @@ import { TextTokenizer } from '../../engine/tokenizer.js';
 import { MicroBatcher, type BatchItem } from '../../routing/micro-batcher.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { LocalEngineClient, WorkerEngineClient, type EngineClient } from './engine/engine-client.js';
-import type { EngineFeatures, EngineGenerationOptions, EngineInfo, EngineRowResult, EngineTokenEvent } from './engine/inference-engine.js';
+import type {
+  EngineAdapterPayload,
+  EngineFeatures,
+  EngineGenerationOptions,
+  EngineInfo,
+  EngineProbeResult,
+  EngineRowResult,
+  EngineTokenEvent,
+} from './engine/inference-engine.js';
 
 /** Applied plan entries of one prompt. */
 export type HostPlan = Array<{ id: string; version: number; strength: number }>;
@@ -153,6 +161,16 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
       }
     } finally {
       this.featuresDraining = false;
+    }
+  }
+
+  /** A probe forward pass with an adapter not yet stored (import checks), on a free engine. */
+  async probeAdapter(adapter: EngineAdapterPayload): Promise<EngineProbeResult> {
+    const engine = await this.takeEngine();
+    try {
+      return await engine.probe(adapter);
+    } finally {
+      this.giveBack(engine);
     }
   }
 

@@ -10,6 +10,7 @@ import {
   type EngineFeatures,
   type EngineInfo,
   type EngineOptions,
+  type EngineProbeResult,
   type EngineRowResult,
   type EngineTokenEvent,
 } from './inference-engine.js';
@@ -34,6 +35,8 @@ export interface EngineClient {
    * engine keeps each prompt's prefill for that prompt's generation (skips a second prefill).
    */
   features(prompts: number[][], options?: { keepPrefill?: boolean }): Promise<EngineFeatures>;
+  /** A forward pass with `adapter` alone on a short prompt (adapter import); keeps nothing. */
+  probe(adapter: EngineAdapterPayload): Promise<EngineProbeResult>;
   evict(keys: string[]): void;
   memory(): Promise<{ tensors: number; bytes: number; adapters: number }>;
   close(): Promise<void>;
@@ -62,6 +65,10 @@ export class LocalEngineClient implements EngineClient {
 
   async features(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
     return this.engine.features(prompts, options);
+  }
+
+  async probe(adapter: EngineAdapterPayload): Promise<EngineProbeResult> {
+    return this.engine.probeAdapter(adapter);
   }
 
   evict(keys: string[]): void {
@@ -143,6 +150,10 @@ export class WorkerEngineClient implements EngineClient {
     return this.call((id) => ({ type: 'features', id, prompts, keepPrefill: options.keepPrefill }));
   }
 
+  probe(adapter: EngineAdapterPayload): Promise<EngineProbeResult> {
+    return this.call((id) => ({ type: 'probe', id, adapter }));
+  }
+
   evict(keys: string[]): void {
     for (const k of keys) this.loaded.delete(k);
     if (!this.closed) this.worker.postMessage({ type: 'evict', keys } satisfies ToWorker);
@@ -178,6 +189,7 @@ export class WorkerEngineClient implements EngineClient {
     if (m.type === 'error') call.reject(m.cancelled ? new BatchCancelledError() : new Error(m.message));
     else if (m.type === 'result') call.resolve(m.results as never);
     else if (m.type === 'features') call.resolve(m.features as never);
+    else if (m.type === 'probe') call.resolve(m.probe as never);
     else call.resolve(m.memory as never);
   }
 

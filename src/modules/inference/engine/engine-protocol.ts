@@ -1,5 +1,14 @@
 import type { BackendName } from '../../../engine/backend.js';
-import type { EngineAdapterPayload, EngineBatch, EngineFeatures, EngineInfo, EngineOptions, EngineRowResult, EngineTokenEvent } from './inference-engine.js';
+import type {
+  EngineAdapterPayload,
+  EngineBatch,
+  EngineFeatures,
+  EngineInfo,
+  EngineOptions,
+  EngineProbeResult,
+  EngineRowResult,
+  EngineTokenEvent,
+} from './inference-engine.js';
 
 /** Messages from the main thread to an inference worker. */
 export type ToWorker =
@@ -13,6 +22,7 @@ export type ToWorker =
       cancel: SharedArrayBuffer;
     }
   | { type: 'features'; id: number; prompts: number[][]; keepPrefill?: boolean }
+  | { type: 'probe'; id: number; adapter: EngineAdapterPayload }
   | { type: 'evict'; keys: string[] }
   | { type: 'memory'; id: number };
 
@@ -23,6 +33,7 @@ export type FromWorker =
   | { type: 'token'; id: number; event: EngineTokenEvent }
   | { type: 'result'; id: number; results: EngineRowResult[] }
   | { type: 'features'; id: number; features: EngineFeatures }
+  | { type: 'probe'; id: number; probe: EngineProbeResult }
   | { type: 'memory'; id: number; memory: { tensors: number; bytes: number; adapters: number } }
   | { type: 'error'; id: number; message: string; cancelled: boolean };
 

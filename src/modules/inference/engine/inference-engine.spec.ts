@@ -126,3 +126,35 @@ describe('inference engine: generation continues from the routing prefill', () =
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('inference engine: probe pass of an adapter to import (issue 12)', () => {
+  let fixture: ModelFixture;
+  let sut: InferenceEngine;
+
+  beforeAll(async () => {
+    fixture = await createModelFixture(11);
+    sut = await InferenceEngine.load(fixture.dir, 'wasm');
+  });
+
+  afterAll(async () => {
+    sut?.dispose();
+    await fixture?.dispose();
+  });
+
+  const payload = (alpha: number) => {
+    const files = randomPeftFiles(fixture.config, 5, 4, 8, 0.5);
+    return { key: 'probe', rank: 4, alpha, targetModules: files.adapterConfig.target_modules as string[], weights: files.weights };
+  };
+
+  it('sees finite logits for an ordinary adapter and non-finite ones for an overflowing one, keeping nothing', () => {
+    const tensors = tf.memory().numTensors;
+    const ok = sut.probeAdapter(payload(8));
+    expect(ok).toMatchObject({ finite: true });
+    expect(ok.maxAbsLogit).toBeGreaterThan(0);
+    expect(ok.promptTokens).toBeGreaterThan(3);
+    // α = 1e30 (finite, accepted by the stored-adapter rules): the residual stream overflows float32.
+    expect(sut.probeAdapter(payload(1e30)).finite).toBe(false);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(sut.hasAdapter('probe')).toBe(false);
+  });
+});

@@ -85,6 +85,18 @@ export interface EngineInfo {
   contextLength: number;
 }
 
+/** What a probe forward pass with one adapter saw (adapter import, issue 12). */
+export interface EngineProbeResult {
+  /** True when every logit at the prompt's last position is finite. */
+  finite: boolean;
+  /** Largest |logit| among the finite ones. */
+  maxAbsLogit: number;
+  promptTokens: number;
+}
+
+/** The prompt of the probe pass: short, ordinary text the tokenizer knows. */
+const PROBE_PROMPT = 'Question: Who wrote the book about the old lighthouse?\nAnswer:';
+
 /** Thrown from the token callback when every row of a batch was cancelled: stops the batch. */
 export class BatchCancelledError extends Error {
   constructor() {
@@ -155,6 +167,34 @@ export class InferenceEngine {
     const cfg = { peft_type: 'LORA', r: p.rank, lora_alpha: p.alpha, target_modules: p.targetModules };
     const adapter = importPeftAdapter(cfg, p.weights, this.model.config);
     this.adapters.set(p.key, adapter);
+  }
+
+  /**
+   * Runs the base model with `p` alone at strength 1 on a short prompt and reports whether the
+   * logits are finite. Nothing is kept: the adapter's tensors are freed before returning.
+   */
+  probeAdapter(p: EngineAdapterPayload): EngineProbeResult {
+    const cfg = { peft_type: 'LORA', r: p.rank, lora_alpha: p.alpha, target_modules: p.targetModules };
+    const adapter = importPeftAdapter(cfg, p.weights, this.model.config);
+    const prompt = this.tokenizer.encode(PROBE_PROMPT);
+    try {
+      const lora = stackLora(this.model, [{ adapter, strength: 1 }]);
+      try {
+        const [row] = prefillRows(this.model, [prompt], lora);
+        disposeRowPrefill(row);
+        let finite = true;
+        let maxAbsLogit = 0;
+        for (const v of row.lastLogits) {
+          if (!Number.isFinite(v)) finite = false;
+          else if (Math.abs(v) > maxAbsLogit) maxAbsLogit = Math.abs(v);
+        }
+        return { finite, maxAbsLogit, promptTokens: prompt.length };
+      } finally {
+        lora.dispose();
+      }
+    } finally {
+      for (const m of adapter.modules.values()) tf.dispose([m.a, m.b]);
+    }
   }
 
   /** Frees adapters (after the registry changed or the cache evicted them). */

@@ -41,6 +41,13 @@ async function handle(m: ToWorker): Promise<void> {
         send({ type: 'error', id: m.id, message: (e as Error).message, cancelled: false });
       }
       return;
+    case 'probe':
+      try {
+        send({ type: 'probe', id: m.id, probe: engine.probeAdapter(m.adapter) });
+      } catch (e) {
+        send({ type: 'error', id: m.id, message: (e as Error).message, cancelled: false });
+      }
+      return;
     case 'generate': {
       const flags = new Int32Array(m.cancel);
       try {
