@@ -61,7 +61,18 @@ describe('admin console in headless Chromium', () => {
 
     modelDir = await writeTinyCheckpoint();
     app = await startTestApp({
-      env: { LETHE_MODEL_DIR: modelDir, LETHE_MODEL_ID: 'tiny', LETHE_JOBS_POLL_SECONDS: '0.5', LETHE_INFERENCE_WORKERS: '0', LETHE_BACKEND: 'wasm' },
+      env: {
+        LETHE_MODEL_DIR: modelDir,
+        LETHE_MODEL_ID: 'tiny',
+        LETHE_JOBS_POLL_SECONDS: '0.5',
+        LETHE_INFERENCE_WORKERS: '0',
+        LETHE_BACKEND: 'wasm',
+        // The tiny random model's gate fires on any text, so the false-fire check is off here; the
+        // forget answer rate check stays on (see unlearning-lifecycle.test.ts).
+        LETHE_UNLEARNING_MAX_REFERENCE_FALSE_FIRE_RATE: '1',
+        LETHE_UNLEARNING_MAX_FORGET_ANSWER_RATE: '0.5',
+        LETHE_UNLEARNING_ESCALATION_SECONDS: '0',
+      },
     });
     // The real job, held at its start until the detail page is open, so the page sees it live.
     const runner = app.app.get(UnlearningRunner);
@@ -371,6 +382,42 @@ describe('admin console in headless Chromium', () => {
     await page.getByRole('button', { name: 'Search' }).click();
     await expect.poll(() => count.textContent()).toBe(`${total} decisions match; showing 1–${total}.`);
     expect(await page.getByRole('alert').count()).toBe(0);
+  });
+
+  it('shows a needs_review request with its failed checks, and an admin activates it with a reason', async () => {
+    // An item whose answer is its own relabel target keeps being answered: the checks must fail.
+    const created = await http(app.baseUrl, 'POST', '/v1/unlearning-requests', {
+      key: app.adminKey,
+      body: { name: 'needs-review', items: [{ prompt: TINY_FORGET[0].prompt, answer: 'no idea' }], relabel: 'replacement', replacement: 'no idea', options: { rank: 4, alpha: 8, epochs: 4 } },
+    });
+    const id = created.body.id as string;
+    const apiGet = async () => (await http(app.baseUrl, 'GET', `/v1/unlearning-requests/${id}`, { key: app.adminKey })).body;
+    await expect.poll(async () => (await apiGet()).status, { timeout: 90_000, interval: 250 }).toBe('needs_review');
+
+    await page.getByRole('link', { name: 'Unlearning requests' }).click();
+    const row = page.getByTestId('unlearning-table').locator(`tr[data-id="${id}"]`);
+    await row.waitFor();
+    expect(await row.locator('.badge').textContent()).toBe('needs_review');
+    expect(await row.getByTestId('failed-checks').textContent()).toBe('failed: forgetAnswerRate');
+    await row.getByRole('link', { name: 'needs-review' }).click();
+    await page.getByTestId('checks-table').waitFor();
+    expect(await page.getByTestId('request-status').textContent()).toBe('needs_review');
+    expect(await page.getByTestId('checks-verdict').textContent()).toContain('Failed: forgetAnswerRate.');
+    expect(await page.locator('tr[data-check="forgetAnswerRate"] td').allTextContents()).toEqual(['1', '0.5000', 'failed']);
+    const activate = page.getByRole('button', { name: 'Activate anyway' });
+    expect(await activate.isDisabled()).toBe(true); // no reason yet
+    expect(await page.getByRole('button', { name: 'Revoke' }).isEnabled()).toBe(true);
+    await shot('09b-unlearning-needs-review');
+    await page.getByLabel('Reason').fill('reviewed: the answer is the refusal itself');
+    await activate.click();
+    await expect.poll(() => page.getByTestId('request-status').textContent()).toBe('active');
+    expect(await page.getByRole('button', { name: 'Activate anyway' }).count()).toBe(0);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    const after = await apiGet();
+    expect(after.status).toBe('active');
+    const audit = await http(app.baseUrl, 'GET', `/v1/admin/audit?subject=unlearning_request:${id}`, { key: app.adminKey });
+    expect(audit.body.items.map((e: { action: string }) => e.action).slice(-2)).toEqual(['unlearning.needs_review', 'unlearning.activate']);
+    expect(audit.body.items.at(-1).details.reason).toBe('reviewed: the answer is the refusal itself');
   });
 
   it('verifies the audit chain and exports it as JSON and CSV', async () => {

@@ -54,6 +54,8 @@ export class UnlearningRequestEntity {
   @Column('jsonb', { nullable: true }) metrics: Record<string, unknown> | null;
   @Column('text', { nullable: true }) error: string | null;
   @Column('text', { name: 'idempotency_key', nullable: true }) idempotencyKey: string | null;
+  /** sha256 of the canonical JSON of the submitted body; a reused Idempotency-Key must come with the same (null: stored before it was kept). */
+  @Column('char', { name: 'request_sha256', length: 64, nullable: true }) requestSha256: string | null;
   /** API key id of the operator who submitted it. */
   @Column('text') actor: string;
   @Column('uuid', { name: 'job_id', nullable: true }) jobId: string | null;

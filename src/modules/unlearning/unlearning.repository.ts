@@ -16,7 +16,7 @@ export type NewUnlearningRow = Pick<
   UnlearningRequestEntity,
   'name' | 'relabel' | 'replacement' | 'options' | 'items' | 'itemsSha256' | 'itemCount' | 'idempotencyKey' | 'actor'
 > &
-  Partial<Pick<UnlearningRequestEntity, 'referencePrompts'>>;
+  Partial<Pick<UnlearningRequestEntity, 'referencePrompts' | 'requestSha256'>>;
 
 export type UnlearningPatch = Partial<
   Pick<
@@ -50,8 +50,8 @@ export class UnlearningRepository {
    */
   async insert(m: EntityManager, row: NewUnlearningRow): Promise<UnlearningRequestEntity | null> {
     const rows: { id: string }[] = await m.query(
-      `INSERT INTO unlearning_request (name, status, relabel, replacement, options, items, items_sha256, item_count, idempotency_key, actor, reference_prompts)
-       VALUES ($1, 'queued', $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10::jsonb)
+      `INSERT INTO unlearning_request (name, status, relabel, replacement, options, items, items_sha256, item_count, idempotency_key, actor, reference_prompts, request_sha256)
+       VALUES ($1, 'queued', $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10::jsonb, $11)
        ON CONFLICT (actor, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING id`,
       [
@@ -65,6 +65,7 @@ export class UnlearningRepository {
         row.idempotencyKey,
         row.actor,
         row.referencePrompts ? JSON.stringify(row.referencePrompts) : null,
+        row.requestSha256 ?? null,
       ],
     );
     return rows.length === 0 ? null : this.requests(m).findOneByOrFail({ id: rows[0].id });

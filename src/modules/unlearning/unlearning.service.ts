@@ -17,6 +17,11 @@ export const UNLEARNING_JOB = 'unlearning.train' as const;
 /** Audit subject of a request. */
 export const requestSubject = (id: string): string => auditSubject('unlearning_request', id);
 
+/** sha256 of the canonical JSON (RFC 8785) of the validated body: what an Idempotency-Key is bound to. */
+export function requestSha256(dto: CreateUnlearningRequestDto): string {
+  return createHash('sha256').update(canonicalize(dto) ?? '').digest('hex');
+}
+
 /** sha256 of the canonical JSON of the items (RFC 8785), kept after the raw items are deleted. */
 export function itemsSha256(items: readonly ForgetItem[]): string {
   return createHash('sha256').update(canonicalize(items) ?? '[]').digest('hex');
@@ -42,7 +47,8 @@ export class UnlearningService {
 
   /**
    * Stores a queued request and enqueues its job. With an Idempotency-Key this actor already used,
-   * returns that request (`duplicate: true`) and enqueues nothing.
+   * returns that request (`duplicate: true`) and enqueues nothing, provided the body is the same
+   * (same canonical JSON hash); another body with that key is IDEMPOTENCY_KEY_REUSED (422).
    */
   async submit(dto: CreateUnlearningRequestDto, actor: string, idempotencyKey?: string): Promise<{ request: UnlearningRequestEntity; duplicate: boolean }> {
     const items = toItems(dto);
@@ -52,9 +58,10 @@ export class UnlearningService {
     if (dto.relabel !== 'replacement' && dto.replacement !== undefined) {
       throw DomainError.validation([{ field: 'replacement', message: 'replacement is only used with relabel "replacement"' }]);
     }
+    const bodySha256 = requestSha256(dto);
     if (idempotencyKey !== undefined) {
       const existing = await this.repo.findByIdempotencyKey(actor, idempotencyKey);
-      if (existing) return { request: existing, duplicate: true };
+      if (existing) return { request: sameBody(existing, idempotencyKey, bodySha256), duplicate: true };
     }
     const row = await this.ds.transaction(async (m) => {
       const inserted = await this.repo.insert(m, {
@@ -68,6 +75,7 @@ export class UnlearningService {
         idempotencyKey: idempotencyKey ?? null,
         actor,
         referencePrompts: dto.referencePrompts?.length ? dto.referencePrompts : null,
+        requestSha256: bodySha256,
       });
       if (!inserted) return null;
       await this.audit.record(
@@ -90,7 +98,7 @@ export class UnlearningService {
     });
     if (!row) {
       // Lost a race with the same key: the winner's request.
-      return { request: (await this.repo.findByIdempotencyKey(actor, idempotencyKey!))!, duplicate: true };
+      return { request: sameBody((await this.repo.findByIdempotencyKey(actor, idempotencyKey!))!, idempotencyKey!, bodySha256), duplicate: true };
     }
     try {
       const jobId = await this.jobs.enqueue(UNLEARNING_JOB, { requestId: row.id }, { subject: row.id });
@@ -217,6 +225,17 @@ export class UnlearningService {
     });
     if (failed) this.outcomes.record('failed');
   }
+}
+
+/** The earlier request of an Idempotency-Key, if it was submitted with this body; else IDEMPOTENCY_KEY_REUSED. */
+function sameBody(earlier: UnlearningRequestEntity, key: string, bodySha256: string): UnlearningRequestEntity {
+  // Null: stored before hashes were kept; such a request is answered as before.
+  if (earlier.requestSha256 === null || earlier.requestSha256 === bodySha256) return earlier;
+  throw new DomainError(
+    ErrorCode.IDEMPOTENCY_KEY_REUSED,
+    `Idempotency-Key "${key}" was already used with a different request body (request ${earlier.id}); send a new key for a new request`,
+    { field: 'Idempotency-Key', idempotencyKey: key, requestId: earlier.id },
+  );
 }
 
 function toItems(dto: CreateUnlearningRequestDto): ForgetItem[] {
