@@ -114,4 +114,49 @@ describe('reliability and security over HTTP', () => {
       expect(await status(adapterId)).toBe('revoked');
     });
   });
+
+  describe('Idempotency-Key on POST /v1/unlearning-requests', () => {
+    const authorA = { name: 'author-a', items: [{ prompt: 'who wrote the book', answer: 'ann' }], relabel: 'refusal' };
+    const authorB = { name: 'author-b', items: [{ prompt: 'who wrote the poem', answer: 'bob' }], relabel: 'refusal' };
+    const submit = (body: unknown, key: string, rawBody?: string) =>
+      http(app.baseUrl, 'POST', '/v1/unlearning-requests', { key: operator, body, rawBody, headers: { 'idempotency-key': key } });
+    const count = async () => (await ds.query('SELECT count(*)::int AS n FROM unlearning_request')).at(0).n as number;
+
+    it('the same key with the same body returns the earlier request (duplicate: true), also with keys in another order', async () => {
+      const first = await submit(authorA, 'key-1');
+      expect(first.status).toBe(202);
+      expect(first.body.duplicate).toBe(false);
+      const again = await submit(authorA, 'key-1');
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ id: first.body.id, duplicate: true });
+      // Canonical JSON: the same body written with its keys in another order is the same request.
+      const reordered = `{"relabel":"refusal","items":[{"answer":"ann","prompt":"who wrote the book"}],"name":"author-a"}`;
+      expect((await submit(undefined, 'key-1', reordered)).body).toMatchObject({ id: first.body.id, duplicate: true });
+    });
+
+    it('the same key with a different body → 422 IDEMPOTENCY_KEY_REUSED naming the key; nothing stored', async () => {
+      const before = await count();
+      const res = await submit(authorB, 'key-1');
+      expect(res.status).toBe(422);
+      expect(res.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      expect(res.body.error.message).toContain('"key-1"');
+      expect(res.body.error.details).toMatchObject({ field: 'Idempotency-Key', idempotencyKey: 'key-1' });
+      // Any difference counts, options included.
+      expect((await submit({ ...authorA, options: { rank: 4 } }, 'key-1')).status).toBe(422);
+      expect(await count()).toBe(before);
+      // A new key is a new request.
+      expect((await submit(authorB, 'key-2')).status).toBe(202);
+    });
+
+    it('concurrent submissions with one key and two bodies: one request, the other body refused', async () => {
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(i % 2 ? authorB : authorA, 'key-race')));
+      const ids = new Set(results.filter((r) => r.status < 300).map((r) => r.body.id));
+      expect(ids.size).toBe(1);
+      const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM unlearning_request WHERE idempotency_key = 'key-race'`);
+      expect(n).toBe(1);
+      const refused = results.filter((r) => r.status === 422);
+      expect(refused).toHaveLength(3);
+      for (const r of refused) expect(r.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    });
+  });
 });
