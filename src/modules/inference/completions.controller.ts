@@ -1,9 +1,11 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { Principal, Roles, type AuthPrincipal } from '../auth/auth.decorators.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { ErrorFilter, requestIdOf } from '../common/error.filter.js';
+import { startSsePings } from '../common/sse.js';
 import type { CompletionChunk, ModelCard } from './completion.dto.js';
 import { CompletionsService } from './completions.service.js';
 import { AdapterStore } from './adapter-store.service.js';
@@ -20,6 +22,7 @@ export class CompletionsController {
     @Inject(CompletionsService) private readonly completions: CompletionsService,
     @Inject(ModelHost) private readonly host: ModelHost,
     @Inject(AdapterStore) private readonly store: AdapterStore,
+    @Inject(CONFIG) private readonly config: LetheConfig,
   ) {}
 
   @Post('completions')
@@ -40,6 +43,7 @@ export class CompletionsController {
       if (!res.writableFinished) abort.abort();
     });
     let streaming = false;
+    let stopPings = (): void => undefined;
     try {
       const prepared = await this.completions.prepare(body, who, requestIdOf(req));
       if (!prepared.request.stream) {
@@ -53,6 +57,7 @@ export class CompletionsController {
           streaming = true;
           res.status(200).set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
           res.flushHeaders();
+          stopPings = startSsePings(res, this.config.ssePingSeconds * 1000);
         }
         res.write(`data: ${JSON.stringify(chunk)}\n\n`);
       };
@@ -77,6 +82,8 @@ export class CompletionsController {
         res.setHeader('retry-after', String((e.details as { retryAfterSeconds: number }).retryAfterSeconds));
       }
       res.status(status).json(errBody);
+    } finally {
+      stopPings();
     }
   }
 

@@ -3,7 +3,8 @@ import { DataSource } from 'typeorm';
 import type { UnlearningProgress, UnlearningResult } from '../../unlearning/unlearning-types.js';
 import { AdapterRegistryService } from '../adapters/adapter-registry.service.js';
 import { AuditService } from '../audit/audit.service.js';
-import { JobProcessor, type JobContext, type JobHandlerFor } from '../jobs/job-handler.js';
+import { JobProcessor, type AbandonedRun, type JobContext, type JobHandlerFor } from '../jobs/job-handler.js';
+import { wasReaped } from '../jobs/job-recovery.service.js';
 import { FINAL_UNLEARNING_STATUSES, type UnlearningRequestEntity, type UnlearningStatus } from './unlearning-request.entity.js';
 import { UnlearningOutcomeMetrics } from './unlearning-metrics.js';
 import { UnlearningRepository } from './unlearning.repository.js';
@@ -61,8 +62,10 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
     }
     try {
       const { result, references } = await this.train(row, ctx);
-      return await this.store(row, result, references);
+      return await this.store(row, result, references, ctx.attempt);
     } catch (error) {
+      // Another worker recovered this job (this one missed its heartbeats): the request is its now.
+      if (wasReaped(ctx.signal)) throw error;
       const reason = error instanceof Error ? error.message : String(error);
       if (ctx.attempt >= ctx.maxAttempts) {
         await this.service.fail(id, row.actor, `failed after ${ctx.attempt} attempt(s): ${reason}`);
@@ -70,6 +73,22 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
         await this.transition(row, 'queued', 'unlearning.retry', { attempt: ctx.attempt, reason }, { phase: 'retry', attempt: ctx.attempt, message: reason }, reason);
       }
       throw error;
+    }
+  }
+
+  /**
+   * The run's worker died (job recovery, before the job is failed in the queue): the request
+   * follows the job, back to queued for the retry, or failed after the last attempt. Nothing of
+   * the lost run was stored: activation is one transaction.
+   */
+  async onAbandoned(payload: { requestId: string }, run: AbandonedRun): Promise<void> {
+    const row = await this.repo.findById(payload.requestId);
+    if (!row || FINAL_UNLEARNING_STATUSES.includes(row.status)) return;
+    if (run.final) {
+      await this.service.fail(row.id, row.actor, `failed after ${run.attempt} attempt(s): ${run.reason}`);
+    } else {
+      const details = { attempt: run.attempt, reason: run.reason, jobId: run.jobId };
+      await this.transition(row, 'queued', 'unlearning.retry', details, { phase: 'retry', attempt: run.attempt, message: run.reason }, run.reason);
     }
   }
 
@@ -138,12 +157,14 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
    * passed: adapter and detector active, request active. Checks failed: both stored inactive,
    * request needs_review (nothing serves it until an admin activates it).
    */
-  private async store(row: UnlearningRequestEntity, result: UnlearningResult, references: ReferenceSetCounts): Promise<UnlearningJobResult> {
+  private async store(row: UnlearningRequestEntity, result: UnlearningResult, references: ReferenceSetCounts, attempt: number): Promise<UnlearningJobResult> {
     const verdict = result.metrics.activation;
     const passed = verdict?.passed !== false;
     const done = await this.ds.transaction(async (m) => {
       const current = await this.repo.findForUpdate(m, row.id);
       if (!current || FINAL_UNLEARNING_STATUSES.includes(current.status)) return null;
+      // A later attempt owns the request (this run's job was recovered elsewhere): store nothing.
+      if (current.attempts > attempt) return null;
       const adapter = await this.registry.createIn(
         m,
         {

@@ -1,8 +1,10 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Inject, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { Principal, Roles, type AuthPrincipal } from '../auth/auth.decorators.js';
 import { DomainError } from '../common/domain-error.js';
+import { startSsePings } from '../common/sse.js';
 import { UuidParam } from '../common/validation.js';
 import {
   ActivateUnlearningDto,
@@ -25,7 +27,10 @@ const EVENTS_POLL_MS = 300;
 @ApiBearerAuth()
 @Controller('v1/unlearning-requests')
 export class UnlearningController {
-  constructor(@Inject(UnlearningService) private readonly service: UnlearningService) {}
+  constructor(
+    @Inject(UnlearningService) private readonly service: UnlearningService,
+    @Inject(CONFIG) private readonly config: LetheConfig,
+  ) {}
 
   @Post()
   @Roles('operator')
@@ -61,7 +66,10 @@ export class UnlearningController {
     return mapUnlearningRequest(await this.service.get(id));
   }
 
-  /** Server-sent events: `progress` with the whole request on every change, then `end` once final. */
+  /**
+   * Server-sent events: `progress` with the whole request on every change, then `end` once final;
+   * a `: ping` comment every LETHE_SSE_PING_SECONDS in between.
+   */
   @Get(':id/events')
   @Roles('operator')
   @ApiProduces('text/event-stream')
@@ -75,13 +83,18 @@ export class UnlearningController {
     res.setHeader('cache-control', 'no-cache, no-transform');
     res.setHeader('x-accel-buffering', 'no');
     res.flushHeaders();
-    let status = first.value?.status;
-    if (first.value) res.write(`event: progress\ndata: ${JSON.stringify(mapUnlearningRequest(first.value))}\n\n`);
-    for await (const r of updates) {
-      status = r.status;
-      res.write(`event: progress\ndata: ${JSON.stringify(mapUnlearningRequest(r))}\n\n`);
+    const stopPings = startSsePings(res, this.config.ssePingSeconds * 1000);
+    try {
+      let status = first.value?.status;
+      if (first.value) res.write(`event: progress\ndata: ${JSON.stringify(mapUnlearningRequest(first.value))}\n\n`);
+      for await (const r of updates) {
+        status = r.status;
+        res.write(`event: progress\ndata: ${JSON.stringify(mapUnlearningRequest(r))}\n\n`);
+      }
+      if (status && FINAL_UNLEARNING_STATUSES.includes(status)) res.write(`event: end\ndata: ${JSON.stringify({ id, status })}\n\n`);
+    } finally {
+      stopPings();
     }
-    if (status && FINAL_UNLEARNING_STATUSES.includes(status)) res.write(`event: end\ndata: ${JSON.stringify({ id, status })}\n\n`);
     res.end();
   }
 
