@@ -5,11 +5,17 @@
  *
  *   npm run bench:reliability                          # every section
  *   npm run bench:reliability -- --only fuzz --cases 20000 --seed 7
+ *   npm run bench:reliability -- --only load,killRecovery --seconds 20
  *
  * Sections:
  * - fuzz: the OpenAPI fuzz of test/e2e/fuzz-openapi.test.ts (test/support/openapi-fuzz.ts) with
  *   more cases (default 10,000) on one booted app (embedded PGlite, tiny random model, role api):
  *   cases, 2xx, 4xx, 5xx and broken answers per operation. Met when 5xx = 0 and broken = 0.
+ * - killRecovery (scripts/reliability-kill.ts): SIGKILL the service (child process, demo model)
+ *   mid-training, restart it, seconds from the restart to the request active. Met under 90 s.
+ * - load (scripts/reliability-load.ts): autocannon, 32 connections, --seconds (60): completions
+ *   with auto routing + a few unlearning submissions; p50/p99, error rate, 429s apart, audit chain
+ *   verified afterwards. Met when the error rate is 0 and the chain is valid.
  *
  * Runs through SWC (scripts/swc-register.mjs), not tsx: the app's DTO validation needs decorator
  * metadata, which tsx does not emit.
@@ -22,12 +28,16 @@ import { createModelFixture } from '../src/modules/inference/testing/model-fixtu
 import { startTestApp } from '../test/support/app.js';
 import { fuzzContextFor } from '../test/support/fuzz-fixtures.js';
 import { describeOutcome, formatFuzzTable, runOpenApiFuzz, type FuzzReport } from '../test/support/openapi-fuzz.js';
+import { killRecoverySection } from './reliability-kill.js';
+import { loadSection } from './reliability-load.js';
 
 const RESULTS = resolve('bench-results/reliability.json');
 
 interface Options {
   cases: number;
   seed: number;
+  /** Duration of the load section (--seconds, default 60). */
+  seconds: number;
 }
 
 /** One section: runs, prints its table, returns what goes under its key in the JSON. */
@@ -67,8 +77,12 @@ async function fuzzSection(options: Options): Promise<{ result: unknown; met: bo
   };
 }
 
-/** Sections by name, in running order (kill-recovery and load sections join here). */
-const SECTIONS: Record<string, Section> = { fuzz: fuzzSection };
+/** Sections by name, in running order. */
+const SECTIONS: Record<string, Section> = {
+  fuzz: fuzzSection,
+  killRecovery: () => killRecoverySection(),
+  load: (o) => loadSection(o.seconds),
+};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -76,9 +90,11 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       cases: { type: 'string', default: '10000' },
       seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
+      seconds: { type: 'string', default: '60' },
     },
   });
-  const options: Options = { cases: Number(values.cases), seed: Number(values.seed) };
+  const options: Options = { cases: Number(values.cases), seed: Number(values.seed), seconds: Number(values.seconds) };
+  if (!Number.isInteger(options.seconds) || options.seconds < 1) throw new Error(`--seconds ${values.seconds} is not a positive integer`);
   if (!Number.isInteger(options.cases) || options.cases < 1) throw new Error(`--cases ${values.cases} is not a positive integer`);
   const names = values.only ? values.only.split(',') : Object.keys(SECTIONS);
   for (const n of names) if (!SECTIONS[n]) throw new Error(`unknown section ${n} (sections: ${Object.keys(SECTIONS).join(', ')})`);

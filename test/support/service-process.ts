@@ -1,7 +1,8 @@
 /**
- * Runs Lethe as a child process (`node --import tsx src/main.ts`, the same code `npm start` runs,
- * from source), so a test or a bench can SIGKILL it and start it again on the same data: what an
- * in-process app cannot show (a killed process runs no shutdown hook, no finally, no hand-back).
+ * Runs Lethe as a child process (`src/main.ts`, the code `npm start` runs, from source through
+ * SWC: scripts/swc-register.mjs keeps the decorator metadata DTO validation needs), so a test or
+ * a bench can SIGKILL it and start it again on the same data: what an in-process app cannot show
+ * (a killed process runs no shutdown hook, no finally, no hand-back).
  *
  *   const svc = await startServiceProcess({ LETHE_DATA_DIR: dir, LETHE_ADMIN_KEY: key });
  *   await svc.kill('SIGKILL');
@@ -36,7 +37,7 @@ export interface ServiceProcess {
  */
 export async function startServiceProcess(env: Record<string, string>, timeoutMs = 120_000): Promise<ServiceProcess> {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', './scripts/swc-register.mjs', 'src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LETHE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
