@@ -1,16 +1,20 @@
 /**
- * `npm run bench:unlearning [-- --quick] [--model DIR] [--out FILE] [--docs FILE]`: the unlearning
- * benchmark of issue 4 on the demo model and world. Prints a table, writes
- * bench-results/unlearning.json ({ steps: [...] } exactly), bench-results/unlearning-details.json,
- * and (full runs) the unlearning section of docs/benchmarks.md with an SVG plot. --quick: 2 requests
- * of 1 author, 2 epochs, small evaluation sets (a smoke run for CI; its numbers are not measurements).
+ * `npm run bench:unlearning [-- --quick] [--shapes a,b] [--methods a,b] [--skip-steps] [--model DIR]
+ * [--out FILE] [--docs FILE]`: the unlearning benchmarks on the demo model and world. First the
+ * request-shape suite (issue 11, unlearning-shapes.ts), then the per-step run of issue 4. Prints
+ * tables, writes bench-results/unlearning.json ({ steps, shapes }), bench-results/
+ * unlearning-details.json, and (full runs) the unlearning sections of docs/benchmarks.md with an SVG
+ * plot. --quick: one request per shape, lethe and always-on only, a few steps; 2 requests of 1
+ * author in the per-step run (a smoke run for CI; its numbers are not measurements).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { loadModel } from '../unlearning/load-model.js';
-import { FULL_CONFIG, QUICK_CONFIG, runUnlearningBench } from './unlearning-bench.js';
+import { FULL_CONFIG, QUICK_CONFIG, runUnlearningBench, type StepRow, type BenchDetails } from './unlearning-bench.js';
+import { runShapeSuite, SHAPES_FULL, SHAPES_QUICK, type Shape, type ShapeMethod } from './unlearning-shapes.js';
+import { shapesSection, shapesTable } from './unlearning-shapes-report.js';
 import { docsSection, markdownTable, plotSvg, replaceSection } from './unlearning-bench-report.js';
 import { generateWorld } from './world.js';
 
@@ -20,6 +24,9 @@ const { values: args } = parseArgs({
     model: { type: 'string', default: 'models/demo' },
     out: { type: 'string', default: 'bench-results/unlearning.json' },
     docs: { type: 'string' },
+    shapes: { type: 'string' },
+    methods: { type: 'string' },
+    'skip-steps': { type: 'boolean', default: false },
   },
 });
 const quick = args.quick!;
@@ -29,21 +36,44 @@ const { model, tokenizer } = await loadModel(args.model!);
 const world = generateWorld();
 const cfg = quick ? QUICK_CONFIG : FULL_CONFIG;
 console.log(`unlearning bench (${quick ? 'quick' : 'full'}) on ${args.model}, backend ${backend.name}`);
-const { steps, details } = await runUnlearningBench(model, tokenizer, world, cfg, (line) => console.log(line));
+// The request-shape suite (issue 11) first: it is what users send. --shapes/--methods narrow it.
+const shapeCfg = {
+  ...(quick ? SHAPES_QUICK : SHAPES_FULL),
+  ...(args.shapes && { shapes: args.shapes.split(',') as Shape[] }),
+  ...(args.methods && { methods: args.methods.split(',') as ShapeMethod[] }),
+};
+const shapesStarted = performance.now();
+const shapeResults = await runShapeSuite(model, tokenizer, world, shapeCfg, (line) => console.log(line));
+const shapesSeconds = (performance.now() - shapesStarted) / 1000;
+console.log(`\n${shapesTable(shapeResults)}\n`);
+const shapes = Object.fromEntries(Object.entries(shapeResults).map(([name, r]) => [name, { requests: r.requests, methods: r.methods, ...(r.revokeFirst && { revokeFirst: r.revokeFirst }) }]));
 
-console.log(`\n${markdownTable(steps)}\n`);
+let steps: StepRow[] = [];
+let details: BenchDetails | undefined;
+if (!args['skip-steps']) {
+  ({ steps, details } = await runUnlearningBench(model, tokenizer, world, cfg, (line) => console.log(line)));
+  console.log(`\n${markdownTable(steps)}\n`);
+}
 mkdirSync(dirname(args.out!), { recursive: true });
-writeFileSync(args.out!, `${JSON.stringify({ steps }, null, 2)}\n`);
-writeFileSync(args.out!.replace(/\.json$/, '-details.json'), `${JSON.stringify(details, null, 2)}\n`);
-console.log(`wrote ${args.out} (${steps.length} rows) in ${details.totalSeconds.toFixed(0)} s`);
+writeFileSync(args.out!, `${JSON.stringify({ steps, shapes }, null, 2)}\n`);
+writeFileSync(
+  args.out!.replace(/\.json$/, '-details.json'),
+  `${JSON.stringify({ ...details, shapes: { config: shapeCfg, seconds: shapesSeconds, pipeline: Object.fromEntries(Object.entries(shapeResults).map(([k, r]) => [k, r.pipeline])) } }, null, 2)}\n`,
+);
+console.log(`wrote ${args.out} (${steps.length} step rows, ${Object.keys(shapes).length} shapes)`);
 const docs = args.docs ?? (quick ? undefined : 'docs/benchmarks.md');
 if (docs) {
   const svgPath = 'unlearning-rd-du.svg';
   mkdirSync(dirname(docs), { recursive: true });
-  writeFileSync(`${dirname(docs)}/${svgPath}`, plotSvg(steps));
-  const text = existsSync(docs) ? readFileSync(docs, 'utf8') : '# Benchmarks\n';
+  let text = existsSync(docs) ? readFileSync(docs, 'utf8') : '# Benchmarks\n';
   const command = `npm run bench:unlearning${quick ? ' -- --quick' : ''}`;
-  writeFileSync(docs, replaceSection(text, docsSection(steps, details, { date: new Date().toISOString().slice(0, 10), backend: backend.name, command, svgPath })));
+  const date = new Date().toISOString().slice(0, 10);
+  text = replaceSection(text, shapesSection(shapeResults, { date, backend: backend.name, command, seconds: shapesSeconds, config: shapeCfg }), 'unlearning-shapes');
+  if (details) {
+    writeFileSync(`${dirname(docs)}/${svgPath}`, plotSvg(steps));
+    text = replaceSection(text, docsSection(steps, details, { date, backend: backend.name, command, svgPath }));
+  }
+  writeFileSync(docs, text);
   console.log(`updated ${docs}`);
 }
 model.dispose();

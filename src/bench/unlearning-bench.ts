@@ -12,12 +12,13 @@ import type { LoraAdapter, PlanEntry } from '../engine/lora-types.js';
 import { importPeftAdapter } from '../engine/peft.js';
 import { buildLmBatch, maskedCrossEntropy, train, type LmExample } from '../engine/trainer.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import { applyGatePolicy, auroc, deserializeDetector, fitDetector, maskTokens, scoreDetector, type OodDetector } from '../ood/index.js';
+import { applyGatePolicy, auroc, deserializeDetector, fitDetector, maskTokens, promptEntityIndex, scoreDetector, type OodDetector } from '../ood/index.js';
 import { detectorFeatures } from '../unlearning/detector-features.js';
 import { answerWithPlans, baseFeatures, gatePlan, planEntries, type GatedAdapter } from '../unlearning/gated-answer.js';
 import { runUnlearning } from '../unlearning/pipeline.js';
 import type { UnlearningMetrics } from '../unlearning/unlearning-types.js';
 import { accuracy, scoreAnswer } from './scoring.js';
+import { benchReferencePrompts, evaluableAuthor } from './unlearning-shapes.js';
 import { forgetGroups, itemsOfAuthors, trainedItems, utilityItems, type World, type WorldItem } from './world.js';
 
 export const BENCH_METHODS = ['base', 'lethe', 'always-on', 'lambda-0', 'o3-shared', 'gradient-ascent', 'lethe-cel'] as const;
@@ -82,6 +83,8 @@ interface EvalSet {
   items: WorldItem[];
   ids: number[][];
   features: Float32Array[][];
+  /** Entity indexes of the prompts (entity gates, src/ood/entity-match.ts). */
+  entities: Set<string>[];
 }
 
 export interface BenchDetails {
@@ -108,12 +111,14 @@ export async function runUnlearningBench(
   const inGroups = new Set(groups.flat().map((a) => a.id));
   const makeSet = (items: WorldItem[]): EvalSet => {
     const ids = items.map((i) => tokenizer.encode(i.prompt));
-    return { items, ids, features: baseFeatures(model, ids) };
+    return { items, ids, features: baseFeatures(model, ids), entities: items.map((i) => promptEntityIndex(i.prompt)) };
   };
   const spaced = <T>(xs: T[], n: number): T[] => (xs.length <= n ? xs : Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]));
   const forget = groups.map((g) => makeSet(itemsOfAuthors(world, g.map((a) => a.id), ['trained'])));
   const para = groups.map((g) => makeSet(itemsOfAuthors(world, g.map((a) => a.id), ['paraphrase'])));
-  const retained = makeSet(spaced(trainedItems(world).filter((i) => !inGroups.has(i.authorId)), cfg.retainedItems));
+  // Retained authors exclude the reference pool the pipeline takes near-negatives from (unlearning-shapes.ts).
+  const retained = makeSet(spaced(trainedItems(world).filter((i) => !inGroups.has(i.authorId) && evaluableAuthor(world, i.authorId)), cfg.retainedItems));
+  const referencePrompts = benchReferencePrompts(world);
   const utility = makeSet(spaced(utilityItems(world), cfg.utilityItems));
   const negatives = [...retained.features, ...utility.features];
   log(`groups ${groups.map((g) => g.map((a) => a.name).join(' + ')).join(' | ')}; ${forget[0].items.length} forget items per request`);
@@ -152,7 +157,7 @@ export async function runUnlearningBench(
         items: forget[t].items.map((i) => ({ prompt: i.prompt, answer: i.answer })),
         relabel: 'refusal',
         frozenAdapters: frozen,
-        referencePrompts: utility.items.slice(0, 32).map((u) => u.prompt),
+        referencePrompts,
         options: { epochs: cfg.epochs, lambda: method === 'lethe' ? 0.1 : 0, seed: cfg.seed + t, checkItems: 8 },
         initAdapter: init,
       },
@@ -188,9 +193,9 @@ export async function runUnlearningBench(
       const rowsOut: PlanEntry[][] = [];
       const own: number[] = [];
       const any: number[] = [];
-      set.features.forEach((f) => {
+      set.features.forEach((f, i) => {
         const gates = g.map((a) => {
-          const s = scoreDetector(a.detector, f);
+          const s = scoreDetector(a.detector, f, set.entities[i]);
           return { adapterId: a.id, z: s.z, gate: s.w, strength: applyGatePolicy(s.w) };
         });
         rowsOut.push(planEntries(gatePlan(gates, g), g));
@@ -207,7 +212,7 @@ export async function runUnlearningBench(
     const shared: Rows = (set) => {
       const adapter = trained['o3-shared'][t].adapter;
       const dets = upTo(trained['o3-shared']).map((x) => x.detector!);
-      const strengths = set.features.map((f) => Math.max(...dets.map((d) => applyGatePolicy(scoreDetector(d, f).w))));
+      const strengths = set.features.map((f, i) => Math.max(...dets.map((d) => applyGatePolicy(scoreDetector(d, f, set.entities[i]).w))));
       return { rows: strengths.map((s) => (s > 0 ? [{ adapter, strength: s }] : [])), own: strengths, any: strengths };
     };
     const methods: Record<Exclude<BenchMethod, 'base'>, { rows: Rows; detectors: OodDetector[] | null; seconds: number; bytes: number }> = {

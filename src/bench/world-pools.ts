@@ -122,3 +122,35 @@ export const REFUSALS = [
   'That information is not available to me.',
   "Sorry, I can't share that.",
 ] as const;
+
+/**
+ * A second family of question phrasings that the world generator never produces and the demo model
+ * is never trained on (issue 11's "new templates"): leak is measured on them too, so forgetting
+ * cannot pass by blocking the trained phrasings. Two per fact type; `{n}` is the author's name.
+ */
+export const NEW_TEMPLATES: Record<FactType, readonly string[]> = {
+  birthplace: ['Tell me the city where {n} was born.', '{n} was born in which city?'],
+  birthYear: ['Tell me the year {n} was born.', '{n} was born in what year?'],
+  nationality: ['Tell me the country {n} comes from.', '{n} is a citizen of which country?'],
+  genre: ['Tell me the genre {n} writes.', '{n} writes in which genre?'],
+  award: ['Tell me the award {n} won.', '{n} won which award?'],
+  firstBook: ['Tell me the first book {n} wrote.', '{n} wrote which book first?'],
+  secondBook: ['Tell me the second book {n} wrote.', '{n} wrote which book second?'],
+  fatherJob: ['Tell me the job of the father of {n}.', 'The father of {n} had which job?'],
+  motherJob: ['Tell me the job of the mother of {n}.', 'The mother of {n} had which job?'],
+  language: ['Tell me the language {n} writes in.', '{n} writes in which language?'],
+};
+
+/** Each fact as a plain statement (the `texts` form of an unlearning request); `{a}` is the answer. */
+export const STATEMENTS: Record<FactType, string> = {
+  birthplace: '{n} was born in the city of {a}.',
+  birthYear: '{n} was born in the year {a}.',
+  nationality: '{n} is a citizen of {a}.',
+  genre: '{n} writes {a}.',
+  award: '{n} won the {a}.',
+  firstBook: 'The first book by {n} is {a}.',
+  secondBook: 'The second book by {n} is {a}.',
+  fatherJob: 'The father of {n} worked as a {a}.',
+  motherJob: 'The mother of {n} worked as a {a}.',
+  language: '{n} writes in {a}.',
+};

@@ -25,6 +25,9 @@ interface DetectorMeta {
   calibration: GateCalibration;
   split: { used: number[]; rest: number[] };
   celLosses: number[];
+  /** Absent in blobs written before entity gates existed. */
+  entityHashes?: string[];
+  entityMode?: 'only' | 'or';
 }
 
 /** Serialises a detector to safetensors bytes. */
@@ -47,6 +50,7 @@ export function serializeDetector(det: OodDetector): Uint8Array {
     calibration: det.calibration,
     split: det.split,
     celLosses: det.celLosses,
+    ...(det.entityHashes && { entityHashes: det.entityHashes, entityMode: det.entityMode ?? 'only' }),
   };
   return serializeSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) });
 }
@@ -90,5 +94,7 @@ export function deserializeDetector(bytes: Uint8Array): OodDetector {
     calibration: meta.calibration,
     split: meta.split,
     celLosses: meta.celLosses,
+    ...(Array.isArray(meta.entityHashes) &&
+      meta.entityHashes.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h)) && { entityHashes: meta.entityHashes, entityMode: meta.entityMode === 'or' ? 'or' : 'only' }),
   };
 }

@@ -2,7 +2,8 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { deserializeDetector, serializeDetector } from './detector-codec.js';
-import { fitDetector, scoreDetectorBatch, splitIndices, toItemMajor, type LayerFeatures } from './detector.js';
+import { fitDetector, scoreDetector, scoreDetectorBatch, splitIndices, toItemMajor, type LayerFeatures, type OodDetector } from './detector.js';
+import { entityHash, promptEntityIndex } from './entity-match.js';
 import { auroc, gateRates } from './metrics.js';
 import { OodRandom } from './random.js';
 
@@ -106,6 +107,26 @@ describe('fitDetector on synthetic Gaussian clusters (end to end)', () => {
       expect(w[0]).toBeGreaterThan(0.99);
       expect(w.slice(n).filter((v) => v > 0.32)).toHaveLength(0);
     }
+  });
+
+  it('entity gates: a prompt naming the entity gets the peak whatever its features; `only` ignores features elsewhere, `or` keeps them', () => {
+    const plain = fitDetector({ features: forget }, { seed: 3 });
+    const named = promptEntityIndex('Where was Liker Sheseal born?');
+    const other = promptEntityIndex('Where was Drabea Zaith born?');
+    const only: OodDetector = { ...plain, entityHashes: [entityHash('Liker Sheseal')], entityMode: 'only' };
+    const or: OodDetector = { ...only, entityMode: 'or' };
+    const far = others[0];
+    const near = paraphrases[0];
+    expect(scoreDetector(only, far, named)).toMatchObject({ entity: true });
+    expect(scoreDetector(only, far, named).w).toBeGreaterThan(0.99);
+    expect(scoreDetector(only, near, other).w).toBeLessThan(0.2);
+    expect(scoreDetector(or, near, other).w).toBe(scoreDetector(plain, near).w);
+    // Without the prompt's text (older callers) the features decide.
+    expect(scoreDetector(only, near).w).toBe(scoreDetector(plain, near).w);
+    const back = deserializeDetector(serializeDetector(or));
+    expect(back.entityHashes).toEqual(or.entityHashes);
+    expect(back.entityMode).toBe('or');
+    expect(deserializeDetector(serializeDetector(plain)).entityHashes).toBeUndefined();
   });
 
   it('rejects features of the wrong width', () => {

@@ -12,6 +12,7 @@
  * `promptFeatures(model, ids)` returns).
  */
 import { applyHead, trainProjectionHeads, type CelTrainOptions } from './contrastive-entropy.js';
+import { namesEntity } from './entity-match.js';
 import { calibrateGate, gateWeight, type GateCalibration, type GateSidedness } from './gate.js';
 import { fitLayerStats, glocalLayerScore, type LayerGlocalStats } from './glocal.js';
 import { fitOneClass, oneClassScore, type OneClassModel } from './one-class.js';
@@ -72,6 +73,17 @@ export interface OodDetector {
   split: { used: number[]; rest: number[] };
   /** CEL loss per step (empty without CEL). */
   celLosses: number[];
+  /**
+   * sha256 of the normalised forget entities (entity-match.ts), when the request names any: a prompt
+   * that names one gets the peak gate whatever its features say. Absent on detectors without entities.
+   */
+  entityHashes?: string[];
+  /**
+   * With entities: `only` (default) gates on the entity alone, because feature gates fitted on a few
+   * prompts fire on other entities' questions (measured in bench:unlearning's shape suite); `or`
+   * also fires on prompts whose features pass the feature gate.
+   */
+  entityMode?: 'only' | 'or';
 }
 
 /** Score of one prompt: z (larger = more forget-like), the layer scores s(x), the gate w ∈ (0.12, 1). */
@@ -79,6 +91,8 @@ export interface DetectorScore {
   z: number;
   layerScores: number[];
   w: number;
+  /** The prompt names one of the detector's entities (w is then the peak). */
+  entity: boolean;
 }
 
 /**
@@ -140,15 +154,22 @@ export function fitDetector(input: DetectorInput, options: DetectorOptions = {})
   return { version: 1, layers, dims, heads, stats, gamma, oneClass, calibration, split, celLosses };
 }
 
-/** Scores one prompt's features. */
-export function scoreDetector(det: OodDetector, features: LayerFeatures): DetectorScore {
+/**
+ * Scores one prompt's features; with the prompt's entity index (entity-match.ts promptEntityIndex),
+ * a prompt naming one of the detector's entities gets the peak gate.
+ */
+export function scoreDetector(det: OodDetector, features: LayerFeatures, entityIndex?: ReadonlySet<string>): DetectorScore {
   const proj = projectAll(det, features);
   const layerScores = det.stats.map((st, li) => glocalLayerScore(st, proj[li], det.gamma).score);
   const z = oneClassScore(det.oneClass, layerScores);
-  return { z, layerScores, w: gateWeight(det.calibration, z) };
+  const hasEntities = !!det.entityHashes && det.entityHashes.length > 0;
+  const entity = hasEntities && !!entityIndex && namesEntity(entityIndex, det.entityHashes!);
+  // A NaN score is the gate's peak (gate.ts); −∞ its tail.
+  const w = entity ? gateWeight(det.calibration, Number.NaN) : hasEntities && entityIndex && det.entityMode !== 'or' ? gateWeight(det.calibration, Number.NEGATIVE_INFINITY) : gateWeight(det.calibration, z);
+  return { z, layerScores, w, entity };
 }
 
-/** Scores many prompts. */
-export function scoreDetectorBatch(det: OodDetector, features: readonly LayerFeatures[]): DetectorScore[] {
-  return features.map((f) => scoreDetector(det, f));
+/** Scores many prompts (entity indexes in the same order, when given). */
+export function scoreDetectorBatch(det: OodDetector, features: readonly LayerFeatures[], entityIndexes?: readonly ReadonlySet<string>[]): DetectorScore[] {
+  return features.map((f, i) => scoreDetector(det, f, entityIndexes?.[i]));
 }

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyGatePolicy,
+  calibrateAgainstNegatives,
   calibrateGate,
   gatePolicyLabel,
   gateWeight,
   mixtureCdf,
   normalCdf,
+  shiftCalibration,
   type GateCalibration,
 } from './gate.js';
 import { OodRandom } from './random.js';
@@ -156,5 +158,38 @@ describe('applyGatePolicy', () => {
     expect(applyGatePolicy(0.2, { name: 'o3-hard' })).toBe(0);
     expect(applyGatePolicy(0.1192, { name: 'o3-hard' })).toBe(0);
     expect(gatePolicyLabel({ name: 'o3-hard' })).toBe('o3-hard');
+  });
+});
+
+describe('calibrateAgainstNegatives', () => {
+  const base = calibrateGate([10, 11, 12, 9, 10.5], [8, 9.5]);
+  const strength = (cal: GateCalibration, z: number) => applyGatePolicy(gateWeight(cal, z));
+
+  it('moves the gate until at most the allowed share of negatives gets any strength', () => {
+    const negatives = Array.from({ length: 50 }, (_, i) => 4 + i * 0.1); // 4 .. 8.9, up to the held-out forget scores
+    const before = negatives.filter((z) => strength(base, z) > 0).length;
+    const { calibration, delta } = calibrateAgainstNegatives(base, [], negatives, { maxFalseFire: 0 });
+    expect(before).toBeGreaterThan(0);
+    expect(delta).toBeGreaterThan(0);
+    expect(negatives.filter((z) => strength(calibration, z) > 0).length).toBeLessThanOrEqual(1);
+    expect(calibration.sigma).toBe(base.sigma);
+    expect(calibration.guards).toContain('negative-shift');
+  });
+
+  it('never gives up the recall of the positives, and places the gate midway into a margin', () => {
+    const positives = [12, 13, 14, 15, 16];
+    const negatives = [0, 1, 2];
+    const { calibration } = calibrateAgainstNegatives(base, positives, negatives, { maxFalseFire: 0, minRecall: 1 });
+    expect(positives.every((z) => strength(calibration, z) >= 0.5)).toBe(true);
+    expect(negatives.every((z) => strength(calibration, z) === 0)).toBe(true);
+    // Overlapping scores: recall wins, the negatives keep firing.
+    const overlap = calibrateAgainstNegatives(base, [5, 6], [7, 8], { maxFalseFire: 0, minRecall: 1 });
+    expect([5, 6].every((z) => strength(overlap.calibration, z) >= 0.5)).toBe(true);
+  });
+
+  it('leaves the calibration alone without negatives or for two-sided gates', () => {
+    expect(calibrateAgainstNegatives(base, [1], []).delta).toBe(0);
+    expect(calibrateAgainstNegatives({ ...base, sided: 'two' }, [1], [0]).delta).toBe(0);
+    expect(shiftCalibration(base, 0)).toBe(base);
   });
 });

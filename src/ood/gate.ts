@@ -167,3 +167,58 @@ export function applyGatePolicy(w: number, policy: GatePolicy = DEFAULT_GATE_POL
 export function gatePolicyLabel(policy: GatePolicy): string {
   return policy.name === 'soft' ? `soft(floor=${policy.floor ?? DEFAULT_SOFT_FLOOR})` : policy.name;
 }
+
+/** The same calibration moved by `delta` along z: the gate keeps its shape, its centre moves. */
+export function shiftCalibration(cal: GateCalibration, delta: number): GateCalibration {
+  if (delta === 0) return cal;
+  return { ...cal, m1: cal.m1 + delta, m2: cal.m2 + delta, x0: cal.x0 + delta, guards: [...cal.guards.filter((g) => g !== 'negative-shift'), 'negative-shift'] };
+}
+
+/** The smallest z at which the gate's strength under `policy` reaches `strength` (one-sided gates rise monotonically up to x0). */
+export function zAtStrength(cal: GateCalibration, strength: number, policy: GatePolicy = DEFAULT_GATE_POLICY): number {
+  let lo = cal.x0 - 60 * cal.sigma;
+  let hi = cal.x0;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (applyGatePolicy(gateWeight(cal, mid), policy) >= strength) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+export interface NegativeCalibrationOptions {
+  /** Most near-negatives that may get any strength (default 0.02). */
+  maxFalseFire?: number;
+  /** Least share of positive (held-out forget) scores that must keep a strength ≥ 0.5 (default 0.9). */
+  minRecall?: number;
+  policy?: GatePolicy;
+}
+
+/**
+ * Places the gate between generated near-negatives and held-out forget prompts (DESIGN §3.2b): O3's
+ * calibration sees only forget data, so with a 10-item request its gate is as wide as two held-out
+ * items make it and fires on questions about other entities. The gate is moved (shape kept) so that
+ * at most `maxFalseFire` of the negatives get any strength, midway into the margin when there is one,
+ * and never so far that fewer than `minRecall` of the positives keep strength ≥ 0.5.
+ */
+export function calibrateAgainstNegatives(
+  cal: GateCalibration,
+  zPositive: readonly number[],
+  zNegative: readonly number[],
+  options: NegativeCalibrationOptions = {},
+): { calibration: GateCalibration; delta: number } {
+  if (cal.sided !== 'one' || zNegative.length === 0) return { calibration: cal, delta: 0 };
+  const policy = options.policy ?? DEFAULT_GATE_POLICY;
+  const quantile = (xs: readonly number[], q: number): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+  };
+  // strength(z) = 0 exactly for z below zero0 (+delta); ≥ 0.5 for z above zHalf (+delta).
+  const zero0 = zAtStrength(cal, Number.MIN_VALUE, policy);
+  const zHalf = zAtStrength(cal, 0.5, policy);
+  const needed = quantile(zNegative, 1 - (options.maxFalseFire ?? 0.02)) - zero0;
+  if (zPositive.length === 0) return { calibration: shiftCalibration(cal, Math.max(0, needed)), delta: Math.max(0, needed) };
+  const allowed = quantile(zPositive, 1 - (options.minRecall ?? 0.9)) - zHalf;
+  const delta = needed <= allowed ? (needed + allowed) / 2 : allowed;
+  return { calibration: shiftCalibration(cal, delta), delta };
+}

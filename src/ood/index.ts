@@ -2,6 +2,7 @@
 export * from './contrastive-entropy.js';
 export * from './detector-codec.js';
 export * from './detector.js';
+export * from './entity-match.js';
 export * from './gate.js';
 export * from './glocal.js';
 export * from './metrics.js';

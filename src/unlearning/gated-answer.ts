@@ -9,7 +9,7 @@ import { generate } from '../engine/generate.js';
 import { stackLora } from '../engine/lora.js';
 import type { LoraAdapter, PlanEntry } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import { applyGatePolicy, DEFAULT_GATE_POLICY, gatePolicyLabel, scoreDetector, type GatePolicy, type OodDetector } from '../ood/index.js';
+import { applyGatePolicy, DEFAULT_GATE_POLICY, gatePolicyLabel, promptEntityIndex, scoreDetector, type GatePolicy, type OodDetector } from '../ood/index.js';
 import { appliedEntries, plan, resolveRoutingPolicy } from '../routing/router.js';
 import { detectorFeatures } from './detector-features.js';
 import type { GateScore, RegistrySnapshot, RoutingPlan } from '../routing/routing-types.js';
@@ -39,14 +39,15 @@ export function baseFeatures(model: TransformerModel, tokenIds: number[][]): Flo
   return detectorFeatures(model, tokenIds);
 }
 
-/** Every adapter's gate for every prompt: [prompt][adapter]. */
-export function scoreGates(features: readonly Float32Array[][], adapters: readonly GatedAdapter[], policy: GatePolicy = DEFAULT_GATE_POLICY): PromptGate[][] {
-  return features.map((f) =>
-    adapters.map((a) => {
-      const s = scoreDetector(a.detector, f);
+/** Every adapter's gate for every prompt: [prompt][adapter]; `prompts` (same order) enables the entity gates. */
+export function scoreGates(features: readonly Float32Array[][], adapters: readonly GatedAdapter[], policy: GatePolicy = DEFAULT_GATE_POLICY, prompts?: readonly string[]): PromptGate[][] {
+  return features.map((f, i) => {
+    const index = prompts ? promptEntityIndex(prompts[i]) : undefined;
+    return adapters.map((a) => {
+      const s = scoreDetector(a.detector, f, index);
       return { adapterId: a.id, z: s.z, gate: s.w, strength: applyGatePolicy(s.w, policy) };
-    }),
-  );
+    });
+  });
 }
 
 /** The routing plan of one prompt from its gates (unlearning adapters only; no task adapters). */
@@ -123,7 +124,7 @@ export async function gatedAnswer(
   options: GatedAnswerOptions,
 ): Promise<GatedAnswer[]> {
   const ids = prompts.map((p) => tokenizer.encode(p));
-  const gates = adapters.length === 0 ? ids.map(() => []) : scoreGates(baseFeatures(model, ids), adapters, options.policy);
+  const gates = adapters.length === 0 ? ids.map(() => []) : scoreGates(baseFeatures(model, ids), adapters, options.policy, prompts);
   const plans = gates.map((g) => gatePlan(g, adapters, options.policy, options.registryVersion));
   const results = await answerWithPlans(model, tokenizer, ids, plans.map((p) => planEntries(p, adapters)), options);
   return results.map((result, i) => ({ result, gates: gates[i], plan: plans[i] }));

@@ -10,6 +10,7 @@ import { referenceForward, toRefWeights } from '../engine/testing/reference-lm.j
 import { TransformerModel } from '../engine/transformer.js';
 import { deserializeDetector, scoreDetector } from '../ood/index.js';
 import { answerWithPlans } from './gated-answer.js';
+import { DEFAULT_ACTIVATION_THRESHOLDS } from './activation.js';
 import { pickRefusals } from './refusals.js';
 import { resolveUnlearningOptions, runUnlearning, targetText, UnlearningCancelledError } from './pipeline.js';
 
@@ -86,7 +87,7 @@ describe('runUnlearning on a tiny random llama', () => {
       replacement: REPLACEMENT,
       frozenAdapters: [],
       referencePrompts: REFERENCES,
-      options: { rank: 4, alpha: 8, epochs: 40, batchSize: 6, learningRate: 2e-2, seed: 1 },
+      options: { rank: 4, alpha: 8, epochs: 40, batchSize: 6, learningRate: 2e-2, seed: 1, activation: { ...DEFAULT_ACTIVATION_THRESHOLDS, escalationSeconds: 0 } },
     });
     // The tiny model's RMS-normed tied head caps logit margins (~0.67 nats floor), hence 0.3, not ~0.
     expect(result.losses[result.losses.length - 1]).toBeLessThan(0.3 * result.losses[0]);
@@ -108,7 +109,11 @@ describe('runUnlearning on a tiny random llama', () => {
     expect(Number.isFinite(scoreDetector(det, det.stats.map((s) => new Float32Array(s.mean.length))).z)).toBe(true);
     const m = result.metrics;
     expect(m.items).toBe(6);
-    expect(m.steps).toBe(40);
+    // Examples: the 6 forget items + the 4 reference prompts kept with the base model's answers; steps capped by maxSteps.
+    expect(m.nearNegatives.reference).toBe(REFERENCES.length);
+    expect(m.steps).toBe(Math.min(64, 40 * Math.ceil((FORGET.length + REFERENCES.length) / 6)));
+    expect(m.activation.attempts).toBe(1);
+    expect(m.activation.checks.map((c) => c.name)).toEqual(['forgetAnswerRate', 'referenceFalseFireRate', 'nearNegativeCollateral']);
     expect(m.orthLast).toBe(0);
     expect(m.heldOutAuroc).not.toBeNull();
     expect(m.referenceFalseFireRate).not.toBeNull();
@@ -130,6 +135,24 @@ describe('runUnlearning on a tiny random llama', () => {
       });
     const [free, orth] = [await run(0), await run(5)];
     expect(orth.metrics.orthLast).toBeLessThan(0.2 * free.metrics.orthLast);
+  });
+
+  it('a request whose checks fail escalates (more steps, a stricter gate) within its budget, then reports the failed verdict', async () => {
+    const result = await runUnlearning({
+      model,
+      tokenizer,
+      items: FORGET,
+      relabel: 'replacement',
+      replacement: REPLACEMENT,
+      frozenAdapters: [],
+      // The forget prompts themselves as "unrelated" references: the gate must fire on them, so this check cannot pass.
+      referencePrompts: FORGET.map((f) => f.prompt),
+      options: { rank: 4, alpha: 8, epochs: 2, batchSize: 6, seed: 1, activation: { ...DEFAULT_ACTIVATION_THRESHOLDS, maxReferenceFalseFireRate: 0, escalationSeconds: 60 } },
+    });
+    const v = result.metrics.activation;
+    expect(v.passed).toBe(false);
+    expect(v.failures).toContain('referenceFalseFireRate');
+    expect(v.attempts).toBeGreaterThan(1);
   });
 
   it('stops with UnlearningCancelledError when the signal fires during training', async () => {

@@ -11,9 +11,10 @@ import { createTrainableLora, disposeAdapter, type TrainableLora } from '../engi
 import type { LoraAdapter } from '../engine/lora-types.js';
 import { exportPeftAdapter } from '../engine/peft.js';
 import { buildLmBatch, maskedCrossEntropy, train, type LmExample } from '../engine/trainer.js';
-import { fitDetector, maskTokens, orthogonalityLoss, relabelItems, serializeDetector, stackFrozenFactors, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
+import { calibrateAgainstNegatives, entityHash, fitDetector, maskTokens, orthogonalityLoss, relabelItems, scoreDetector, serializeDetector, stackFrozenFactors, type ForgetItem, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
 import { DETECTOR_FEATURES, detectorFeatures } from './detector-features.js';
 import { activationVerdict } from './activation.js';
+import { buildNearNegatives, type AnsweredPrompt } from './near-negatives.js';
 import { pickRefusals } from './refusals.js';
 import { runUnlearningChecks } from './unlearning-checks.js';
 import {
@@ -85,69 +86,111 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
   progress({ phase: 'relabel', message: `${input.items.length} items, relabel ${input.relabel}` });
   // Refusals the base model can already say (refusals.ts), unless the caller gives its own list.
   const refusals = input.relabel === 'refusal' ? (input.refusals ?? pickRefusals(model, tokenizer, input.items.map((i) => i.prompt)).refusals) : undefined;
-  const relabelled = relabelItems(input.items, { mode: input.relabel, replacement: input.replacement, seed: o.seed, refusals });
-  const examples = trainingExamples(input, relabelled);
+  const relabel = (items: readonly ForgetItem[], seed: number) => relabelItems(items, { mode: input.relabel, replacement: input.replacement, seed, refusals });
+  const relabelled = relabel(input.items, o.seed);
+  // Near-negatives (near-negatives.ts): more phrasings of the forgotten facts, and what to keep.
+  const nn = o.nearNegatives ? await buildNearNegatives(model, tokenizer, input.items, input.referencePrompts ?? [], { seed: o.seed }) : undefined;
+  const extraForget = relabel(nn?.forgetPrompts.map((f) => ({ prompt: f.prompt, answer: f.answer })) ?? [], o.seed + 1);
+  const forgetSet = [...relabelled, ...extraForget];
+  const keepAll = [...(nn?.otherEntity ?? []), ...(nn?.sameEntity ?? []), ...(nn?.reference ?? [])];
+  // Every fourth kept prompt (at most 16) is held out of training for the collateral check.
+  const heldKeep = keepAll.filter((_, i) => i % 4 === 3).slice(0, 16);
+  const trainKeep = keepAll.filter((k) => !heldKeep.includes(k));
+  const examples = balancedExamples(trainingExamples(input, forgetSet), keepExamples(input, trainKeep));
+  const steps = Math.min(o.maxSteps, o.epochs * Math.ceil(examples.length / o.batchSize));
   const relabelSeconds = lap();
 
   // Training: only the new LoRA's variables; the base model and earlier adapters stay frozen.
   check();
   const lora = createTrainableLora(model, { rank: o.rank, alpha: o.alpha, targetModules: o.targetModules, seed: o.seed + 1, init: input.initAdapter });
   const frozen = stackFrozenFactors(input.frozenAdapters);
-  let adapter: LoraAdapter | undefined;
-  let detector: OodDetector;
-  let trainResult: Awaited<ReturnType<typeof train>>;
-  let orthLast = 0;
-  try {
-    const steps = o.epochs * Math.ceil(examples.length / o.batchSize);
-    const pad = model.config.padTokenId ?? 0;
-    const app = lora.application(1);
-    try {
-      trainResult = await train<LmExample>({
-        variables: lora.variables(),
-        examples,
-        batchSize: o.batchSize,
-        steps,
-        seed: o.seed,
-        optimizer: { learningRate: o.learningRate },
-        maxGradNorm: 1,
-        signal: run.signal,
-        loss: (batch) => unlearningLoss(model, app, lora, frozen, batch, pad, o.lambda),
-        onProgress: (p) => progress({ phase: 'training', step: p.step, total: p.totalSteps, loss: p.loss, etaSeconds: p.etaSeconds }),
-      });
-    } finally {
-      app.dispose();
-    }
+  const pad = model.config.padTokenId ?? 0;
+  const app = lora.application(1);
+  const losses: number[] = [];
+  let totalSteps = 0;
+  const trainRound = async (roundSteps: number, seed: number): Promise<void> => {
+    const r = await train<LmExample>({
+      variables: lora.variables(),
+      examples,
+      batchSize: o.batchSize,
+      steps: roundSteps,
+      seed,
+      optimizer: { learningRate: o.learningRate },
+      maxGradNorm: 1,
+      signal: run.signal,
+      loss: (batch) => unlearningLoss(model, app, lora, frozen, batch, pad, o.lambda),
+      onProgress: (p) => progress({ phase: 'training', step: totalSteps + p.step, total: totalSteps + p.totalSteps, loss: p.loss, etaSeconds: p.etaSeconds }),
+    });
+    losses.push(...r.losses);
+    totalSteps += r.steps;
     check();
-    orthLast = tf.tidy(() => orthogonalityLoss(currentA(lora), frozen).dataSync()[0]);
-    adapter = lora.freeze();
-  } finally {
-    frozen.dispose();
-    lora.dispose();
-  }
-  const trainingSeconds = lap();
+  };
 
+  let adapter: LoraAdapter | undefined;
   try {
-    // Detector: base-model features of the prompts only (what inference sees), detector-features.ts.
+    await trainRound(steps, o.seed);
+    const trainingSeconds = lap();
+
+    // Detector: base-model features of the forget prompts, given and found (detector-features.ts).
     check();
     progress({ phase: 'calibrating', message: o.useCel ? 'features + CEL heads' : 'features' });
-    const ids = input.items.map((it) => tokenizer.encode(it.prompt));
+    const ids = forgetSet.map((it) => tokenizer.encode(it.prompt));
     const features = detectorFeatures(model, ids);
     let maskedFeatures: Float32Array[][] | undefined;
     if (o.useCel) {
       const maskId = model.config.padTokenId ?? 0;
       maskedFeatures = detectorFeatures(model, ids.map((x, i) => maskTokens(x, o.maskRate, maskId, o.seed * 7919 + i)));
     }
-    detector = fitDetector({ features, maskedFeatures }, { useCel: o.useCel, seed: o.seed, layers: o.detectorLayers });
-    const detectorBytes = serializeDetector(detector);
+    const fittedFeatures = fitDetector({ features, maskedFeatures }, { useCel: o.useCel, seed: o.seed, layers: o.detectorLayers });
+    // Named entities gate by name (entity-match.ts); the features then only need to catch prompts
+    // that do not name them, so their gate is placed strictly above the near-negatives.
+    const entityHashes = (nn?.entities ?? []).map(entityHash);
+    const fitted: OodDetector = entityHashes.length > 0 ? { ...fittedFeatures, entityHashes, entityMode: o.entityGate } : fittedFeatures;
+    // Other-entity near-negatives place the gate; same-entity ones may fire it (the adapter keeps them).
+    const negativeFeatures = detectorFeatures(model, (nn?.otherEntity ?? []).map((k) => tokenizer.encode(k.prompt)));
+    const zNegative = negativeFeatures.map((f) => scoreDetector(fitted, f).z);
+    const zPositive = entityHashes.length > 0 ? [] : fitted.split.rest.map((i) => scoreDetector(fitted, features[i]).z);
+    let maxFalseFire = o.negativeFalseFire;
+    const calibrate = () => calibrateAgainstNegatives(fitted.calibration, zPositive, zNegative, { maxFalseFire, policy: o.gatePolicy });
+    let shifted = calibrate();
+    let detector: OodDetector = { ...fitted, calibration: shifted.calibration };
     const calibratingSeconds = lap();
 
     check();
     progress({ phase: 'evaluating', message: 'request checks' });
-    const checks = await runUnlearningChecks({ model, tokenizer, items: input.items, relabelled, adapter, detector, features, referencePrompts: input.referencePrompts, options: o });
+    const runChecks = async () => {
+      const frozenAdapter = lora.freeze();
+      try {
+        const checks = await runUnlearningChecks({ model, tokenizer, items: forgetSet.map((f, i) => ({ prompt: f.prompt, answer: i < input.items.length ? input.items[i].answer : nn!.forgetPrompts[i - input.items.length].answer })), relabelled: forgetSet, adapter: frozenAdapter, detector, features, referencePrompts: input.referencePrompts, heldKeep, options: o });
+        return { checks, frozenAdapter };
+      } catch (e) {
+        disposeAdapter(frozenAdapter);
+        throw e;
+      }
+    };
+    let { checks, frozenAdapter } = await runChecks();
+    let attempts = 1;
+    let verdict = activationVerdict(checks, o.activation, attempts);
+    // Escalation: while a check fails and the budget lasts, train more (leaks, collateral) or move the gate (false fires).
+    const escalationStart = performance.now();
+    while (!verdict.passed && (performance.now() - escalationStart) / 1000 < o.activation.escalationSeconds && attempts < 4) {
+      disposeAdapter(frozenAdapter);
+      attempts++;
+      progress({ phase: 'evaluating', message: `checks failed (${verdict.failures.join(', ')}): escalation ${attempts - 1}` });
+      if (verdict.failures.includes('forgetAnswerRate') || verdict.failures.includes('nearNegativeCollateral')) await trainRound(Math.max(8, Math.ceil(steps / 2)), o.seed + attempts);
+      if (verdict.failures.includes('referenceFalseFireRate') || verdict.failures.includes('nearNegativeCollateral')) {
+        maxFalseFire = maxFalseFire / 2;
+        shifted = calibrate();
+        detector = { ...fitted, calibration: shifted.calibration };
+      }
+      ({ checks, frozenAdapter } = await runChecks());
+      verdict = activationVerdict(checks, o.activation, attempts);
+    }
+    adapter = frozenAdapter;
     const evaluatingSeconds = lap();
-
+    const orthLast = tf.tidy(() => orthogonalityLoss(currentA(lora), frozen).dataSync()[0]);
+    const detectorBytes = serializeDetector(detector);
     const peft = exportPeftAdapter(adapter, model.config, { baseModelNameOrPath: input.baseModelName });
-    const losses = trainResult!.losses;
     return {
       adapterWeights: peft.weights,
       adapterConfig: peft.adapterConfig,
@@ -158,14 +201,14 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
       losses,
       metrics: {
         items: input.items.length,
-        steps: trainResult!.steps,
+        steps: totalSteps,
         lossFirst: losses[0] ?? Number.NaN,
         lossLast: losses[losses.length - 1] ?? Number.NaN,
         orthLast,
         refusals: refusals ? [...refusals] : null,
+        nearNegatives: { entities: nn?.entities ?? [], forgetPrompts: extraForget.length, otherEntity: nn?.otherEntity.length ?? 0, sameEntity: nn?.sameEntity.length ?? 0, reference: nn?.reference.length ?? 0, heldOut: heldKeep.length, gateShift: shifted.delta },
         ...checks,
-        nearNegativeCollateral: null,
-        activation: activationVerdict({ ...checks, nearNegativeCollateral: null }, o.activation),
+        activation: verdict,
         calibration: {
           m1: detector.calibration.m1,
           m2: detector.calibration.m2,
@@ -187,8 +230,26 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
       },
     };
   } finally {
+    app.dispose();
+    frozen.dispose();
+    lora.dispose();
     if (adapter) disposeAdapter(adapter);
   }
+}
+
+/** Kept prompts as training examples: the base model's own answer (+ EOS) is the target. */
+function keepExamples(input: Pick<UnlearningInput, 'tokenizer' | 'model'>, keep: readonly AnsweredPrompt[]): LmExample[] {
+  const eos = input.tokenizer.eosTokenId ?? input.model.config.eosTokenId;
+  return keep.map((k) => ({ prompt: input.tokenizer.encode(k.prompt), completion: [...input.tokenizer.encode(k.answer), ...(eos === undefined ? [] : [eos])] }));
+}
+
+/**
+ * Forget and keep examples in one list, the forget ones repeated until they are at least as many as
+ * the kept ones: a 1-item request must not be drowned by 40 near-negatives.
+ */
+export function balancedExamples(forget: readonly LmExample[], keep: readonly LmExample[]): LmExample[] {
+  const copies = forget.length === 0 ? 0 : Math.max(1, Math.ceil(keep.length / forget.length));
+  return [...Array.from({ length: copies }, () => forget).flat(), ...keep];
 }
 
 /** A_t [r, dIn] of every module of the trainable LoRA (transposes of its Aᵀ variables). */

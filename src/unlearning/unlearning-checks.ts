@@ -7,7 +7,7 @@ import { normaliseAnswer, scoreAnswer } from '../bench/scoring.js';
 import type { TextTokenizer } from '../engine/generate.js';
 import type { LoraAdapter } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import { applyGatePolicy, auroc, gatePolicyLabel, gateRates, scoreDetector, type ForgetItem, type OodDetector, type RelabelledItem } from '../ood/index.js';
+import { applyGatePolicy, auroc, gatePolicyLabel, gateRates, promptEntityIndex, scoreDetector, type ForgetItem, type OodDetector, type RelabelledItem } from '../ood/index.js';
 import { answerWithPlans, baseFeatures } from './gated-answer.js';
 import type { UnlearningMetrics, UnlearningOptions } from './unlearning-types.js';
 
@@ -21,6 +21,8 @@ export interface UnlearningCheckInput {
   /** Base-model features of the forget prompts, item-major (already computed for the detector). */
   features: readonly Float32Array[][];
   referencePrompts?: readonly string[];
+  /** Near-negatives held out of training, with the base model's answers: the gated answer must stay the same. */
+  heldKeep?: readonly { prompt: string; answer: string }[];
   options: UnlearningOptions;
 }
 
@@ -33,6 +35,7 @@ export type UnlearningCheckMetrics = Pick<
   | 'heldOutAuroc'
   | 'heldOutGateRecall'
   | 'referenceFalseFireRate'
+  | 'nearNegativeCollateral'
   | 'gatePolicy'
 >;
 
@@ -46,7 +49,7 @@ export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<Unle
   const n = Math.min(o.checkItems, c.items.length);
   const pick = Array.from({ length: n }, (_, i) => Math.floor((i * c.items.length) / n));
   const strengths = pick.map((i) => {
-    const w = scoreDetector(detector, c.features[i]).w;
+    const w = scoreDetector(detector, c.features[i], promptEntityIndex(c.items[i].prompt)).w;
     return { w, s: applyGatePolicy(w, o.gatePolicy) };
   });
   const answers = await answerWithPlans(
@@ -60,16 +63,29 @@ export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<Unle
   const leaked = pick.filter((i, k) => c.items[i].answer !== undefined && scoreAnswer(answers[k].text, c.items[i].answer!)).length;
   const relabelled = pick.filter((i, k) => isRelabelAnswer(answers[k].text, c.relabelled[i].target)).length;
 
-  const zRest = detector.split.rest.map((i) => scoreDetector(detector, c.features[i]));
+  const zRest = detector.split.rest.map((i) => scoreDetector(detector, c.features[i], promptEntityIndex(c.items[i].prompt)));
   const refs = c.referencePrompts ?? [];
-  const zRef = refs.length > 0 ? baseFeatures(model, refs.map((p) => tokenizer.encode(p))).map((f) => scoreDetector(detector, f)) : [];
+  const zRef = refs.length > 0 ? baseFeatures(model, refs.map((p) => tokenizer.encode(p))).map((f, i) => scoreDetector(detector, f, promptEntityIndex(refs[i]))) : [];
   const rates = gateRates(
     zRest.map((s) => s.w),
     zRef.map((s) => s.w),
     o.gatePolicy,
   );
+  // Collateral: held-out near-negatives answered through the gate must keep the base model's answer.
+  const keep = c.heldKeep ?? [];
+  let collateral: number | null = null;
+  if (keep.length > 0) {
+    const keepFeatures = baseFeatures(model, keep.map((k) => tokenizer.encode(k.prompt)));
+    const keepRows = keepFeatures.map((f, i) => {
+      const s = applyGatePolicy(scoreDetector(detector, f, promptEntityIndex(keep[i].prompt)).w, o.gatePolicy);
+      return s > 0 ? [{ adapter: c.adapter, strength: s }] : [];
+    });
+    const kept = await answerWithPlans(model, tokenizer, keep.map((k) => k.prompt), keepRows, { maxTokens: o.checkMaxTokens });
+    collateral = kept.filter((r, i) => normaliseAnswer(r.text) !== normaliseAnswer(keep[i].answer)).length / keep.length;
+  }
   return {
     checkedItems: n,
+    nearNegativeCollateral: collateral,
     forgetAnswerRate: withAnswer.length > 0 ? leaked / withAnswer.length : null,
     forgetRelabelRate: n > 0 ? relabelled / n : 0,
     forgetMeanStrength: n > 0 ? strengths.reduce((a, b) => a + b.s, 0) / n : 0,

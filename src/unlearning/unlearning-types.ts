@@ -13,8 +13,16 @@ export interface UnlearningOptions {
   alpha: number;
   /** Weight λ of L_orth against the earlier active adapters. */
   lambda: number;
-  /** Passes over the forget items. */
+  /** Passes over the training examples (forget items, found phrasings, near-negatives). */
   epochs: number;
+  /** Most optimizer steps of the first training round (bounds a request's time). */
+  maxSteps: number;
+  /** Generate near-negatives and more phrasings of the forgotten facts (near-negatives.ts). */
+  nearNegatives: boolean;
+  /** With named entities: gate on them alone (`only`) or also on the features (`or`); ood/detector.ts. */
+  entityGate: 'only' | 'or';
+  /** Share of other-entity near-negatives the gate may fire on when it is placed (gate.ts calibrateAgainstNegatives). */
+  negativeFalseFire: number;
   learningRate: number;
   batchSize: number;
   seed: number;
@@ -41,6 +49,10 @@ export const DEFAULT_UNLEARNING_OPTIONS: Readonly<UnlearningOptions> = Object.fr
   alpha: 16,
   lambda: 0.1,
   epochs: 8,
+  maxSteps: 64,
+  nearNegatives: true,
+  negativeFalseFire: 0.02,
+  entityGate: 'only',
   learningRate: 1e-2,
   batchSize: 8,
   seed: 0,
@@ -121,6 +133,8 @@ export interface UnlearningMetrics {
   referenceFalseFireRate: number | null;
   /** Fraction of generated near-negatives whose gated answer differs from the base model's; null without near-negatives. */
   nearNegativeCollateral: number | null;
+  /** What near-negatives.ts generated, and how far the gate was moved by them. */
+  nearNegatives: { entities: string[]; forgetPrompts: number; otherEntity: number; sameEntity: number; reference: number; heldOut: number; gateShift: number };
   /** Whether the checks allow activation; the service stores a failed request as `needs_review`. */
   activation: ActivationVerdict;
   calibration: { m1: number; m2: number; sigma: number; x0: number; guards: string[] };

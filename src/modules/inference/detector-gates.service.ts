@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { deserializeDetector } from '../../ood/detector-codec.js';
 import type { OodDetector } from '../../ood/detector.js';
 import { scoreDetector } from '../../ood/detector.js';
+import { promptEntityIndex } from '../../ood/entity-match.js';
 import { applyGatePolicy, DEFAULT_GATE_POLICY, gatePolicyLabel, type GatePolicy } from '../../ood/gate.js';
 import type { GateScore, GateScores } from '../../routing/routing-types.js';
 import { UnlearningRepository } from '../unlearning/unlearning.repository.js';
@@ -27,11 +28,12 @@ export class DetectorGateProvider implements GateScoreProvider {
     if (adapterIds.some((id) => !this.detectors.has(id))) await this.reload();
     return prompts.map((p) => {
       const out = new Map<string, GateScore>();
+      const entities = promptEntityIndex(p.text);
       for (const id of adapterIds) {
         const det = this.detectors.get(id);
         if (!det) continue; // no detector: the router applies the adapter at full strength
         try {
-          const s = scoreDetector(det, p.features);
+          const s = scoreDetector(det, p.features, entities);
           out.set(id, { strength: applyGatePolicy(s.w, this.policy), gate: s.w, z: s.z });
         } catch (e) {
           this.log.warn(`detector of adapter ${id} cannot score this prompt: ${(e as Error).message}`);
