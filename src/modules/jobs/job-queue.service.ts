@@ -329,6 +329,8 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
         progress: (update) => tracker.update(update),
       };
       const result = await runWithLogContext({ jobId: job.id, jobName: job.name }, () => handler.handle(job.data?.payload, context));
+      // Taken over meanwhile: completing would mark the retry (maybe running elsewhere) completed.
+      if (wasReaped(controller.signal)) throw controller.signal.reason;
       await tracker.finish('completed');
       outcome = 'completed';
       return result ?? undefined;
@@ -336,6 +338,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       const message = error instanceof Error ? error.message : String(error);
       if (wasReaped(controller.signal)) {
         // Another worker recovered the job (progress row and domain state included): touch nothing.
+        // pg-boss still fails this id (it cannot fence by worker): at worst the retry is rescheduled.
         outcome = 'reaped';
         this.logger.warn(`job ${job.name}/${job.id} attempt ${attempt}/${maxAttempts} stopped: ${message}`);
         throw error;
