@@ -92,11 +92,12 @@ export class JobRecovery {
     this.sweeping = false;
   }
 
+  /** Stops the timer after the tick in flight (JobQueue stops sweeping earlier, at shutdown's start). */
   async stop(): Promise<void> {
-    this.sweeping = false;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.tick;
+    this.sweeping = false;
   }
 
   /** This process runs `jobId` now; `controller` is aborted if another worker takes it over. */
