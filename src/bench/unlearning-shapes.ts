@@ -215,7 +215,9 @@ export async function runShapeSuite(model: TransformerModel, tokenizer: TextToke
           tokenizer,
           items: reqs[t].items,
           relabel: 'refusal',
-          frozenAdapters: m === 'lethe' || m === 'no-near-negatives' ? list.map((x) => x.adapter) : [],
+          // λ = 0 makes L_orth vanish; the earlier adapters and detectors still tell near-negatives what users get now.
+          frozenAdapters: m === 'o3-shared' ? [] : list.map((x) => x.adapter),
+          frozenDetectors: m === 'o3-shared' ? undefined : list.map((x) => x.detector),
           initAdapter: m === 'o3-shared' && t > 0 ? list[t - 1].adapter : undefined,
           referencePrompts,
           options: { ...cfg.pipeline, lambda: m === 'lambda-0' || m === 'o3-shared' ? 0 : 0.1, nearNegatives: m !== 'no-near-negatives', seed: cfg.seed + t },

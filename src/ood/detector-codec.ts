@@ -6,7 +6,7 @@
  * exactly as at fit time, so a loaded detector scores bit-identically.
  */
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from '../engine/safetensors.js';
-import type { OodDetector } from './detector.js';
+import type { EntityGateMode, OodDetector } from './detector.js';
 import type { GateCalibration } from './gate.js';
 import { factorLayerStats } from './glocal.js';
 import type { OneClassModel } from './one-class.js';
@@ -27,7 +27,7 @@ interface DetectorMeta {
   celLosses: number[];
   /** Absent in blobs written before entity gates existed. */
   entityHashes?: string[];
-  entityMode?: 'only' | 'or';
+  entityMode?: EntityGateMode;
 }
 
 /** Serialises a detector to safetensors bytes. */
@@ -95,6 +95,6 @@ export function deserializeDetector(bytes: Uint8Array): OodDetector {
     split: meta.split,
     celLosses: meta.celLosses,
     ...(Array.isArray(meta.entityHashes) &&
-      meta.entityHashes.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h)) && { entityHashes: meta.entityHashes, entityMode: meta.entityMode === 'or' ? 'or' : 'only' }),
+      meta.entityHashes.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h)) && { entityHashes: meta.entityHashes, entityMode: meta.entityMode === 'or' || meta.entityMode === 'and' ? meta.entityMode : 'only' }),
   };
 }

@@ -18,6 +18,9 @@ import { fitLayerStats, glocalLayerScore, type LayerGlocalStats } from './glocal
 import { fitOneClass, oneClassScore, type OneClassModel } from './one-class.js';
 import { OodRandom } from './random.js';
 
+/** How a detector with entities combines them with its features (OodDetector.entityMode). */
+export type EntityGateMode = 'only' | 'and' | 'or';
+
 /** One prompt's features: [layer][d]. */
 export type LayerFeatures = readonly ArrayLike<number>[];
 
@@ -80,10 +83,11 @@ export interface OodDetector {
   entityHashes?: string[];
   /**
    * With entities: `only` (default) gates on the entity alone, because feature gates fitted on a few
-   * prompts fire on other entities' questions (measured in bench:unlearning's shape suite); `or`
-   * also fires on prompts whose features pass the feature gate.
+   * prompts fire on other entities' questions (measured in bench:unlearning's shape suite); `and`
+   * fires on prompts that name the entity and pass the feature gate (placed against the entity's
+   * other questions); `or` on prompts that do either.
    */
-  entityMode?: 'only' | 'or';
+  entityMode?: EntityGateMode;
 }
 
 /** Score of one prompt: z (larger = more forget-like), the layer scores s(x), the gate w ∈ (0.12, 1). */
@@ -164,8 +168,17 @@ export function scoreDetector(det: OodDetector, features: LayerFeatures, entityI
   const z = oneClassScore(det.oneClass, layerScores);
   const hasEntities = !!det.entityHashes && det.entityHashes.length > 0;
   const entity = hasEntities && !!entityIndex && namesEntity(entityIndex, det.entityHashes!);
-  // A NaN score is the gate's peak (gate.ts); −∞ its tail.
-  const w = entity ? gateWeight(det.calibration, Number.NaN) : hasEntities && entityIndex && det.entityMode !== 'or' ? gateWeight(det.calibration, Number.NEGATIVE_INFINITY) : gateWeight(det.calibration, z);
+  // A NaN score is the gate's peak (gate.ts); −∞ its tail. Without the prompt's text the features decide.
+  const mode = det.entityMode ?? 'only';
+  const featureGate = gateWeight(det.calibration, z);
+  const peak = gateWeight(det.calibration, Number.NaN);
+  const tail = gateWeight(det.calibration, Number.NEGATIVE_INFINITY);
+  let w = featureGate;
+  if (hasEntities && entityIndex) {
+    if (mode === 'only') w = entity ? peak : tail;
+    else if (mode === 'and') w = entity ? featureGate : tail;
+    else w = entity ? peak : featureGate;
+  }
   return { z, layerScores, w, entity };
 }
 

@@ -20,7 +20,7 @@ export interface ActivationThresholds {
 export const DEFAULT_ACTIVATION_THRESHOLDS: Readonly<ActivationThresholds> = Object.freeze({
   maxForgetAnswerRate: 0.1,
   maxReferenceFalseFireRate: 0.1,
-  maxNearNegativeCollateral: 0.1,
+  maxNearNegativeCollateral: 0.3,
   escalationSeconds: 20,
 });
 

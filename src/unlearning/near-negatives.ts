@@ -60,6 +60,8 @@ export interface NearNegatives {
   sameEntity: AnsweredPrompt[];
   /** Reference prompts as they are: other entities in other questions (keep their base answers). */
   reference: AnsweredPrompt[];
+  /** Kept prompts whose answer an earlier active request already withholds (`answer` is the base model's). */
+  withheld: (AnsweredPrompt & { deployedAnswer: string })[];
 }
 
 /** True when a prompt asks something (ends in a question, an answer cue, or is a known Q/A item). */
@@ -87,6 +89,7 @@ export async function buildNearNegatives(
   items: readonly ForgetItem[],
   referencePrompts: readonly string[],
   partial: Partial<NearNegativeOptions> = {},
+  deployedAnswers?: (prompts: readonly string[]) => Promise<string[]>,
 ): Promise<NearNegatives> {
   const o = { ...DEFAULT_NEAR_NEGATIVE_OPTIONS, ...partial };
   const rng = new OodRandom(o.seed * 31 + 7);
@@ -118,7 +121,7 @@ export async function buildNearNegatives(
   }
   const sameAnswered = await baseAnswers(model, tokenizer, unique(sameCandidates.map((c) => c.prompt)), o.maxTokens);
   const entityOf = new Map(sameCandidates.map((c) => [c.prompt, c.entity]));
-  const out: NearNegatives = { entities, forgetPrompts: [], otherEntity: [], sameEntity: [], reference: [] };
+  const out: NearNegatives = { entities, forgetPrompts: [], otherEntity: [], sameEntity: [], reference: [], withheld: [] };
   for (const a of sameAnswered) {
     if (forgottenAnswer(a.answer, entityOf.get(a.prompt)!, items)) out.forgetPrompts.push(a);
     else out.sameEntity.push(a);
@@ -137,6 +140,21 @@ export async function buildNearNegatives(
   out.otherEntity = await baseAnswers(model, tokenizer, otherKept, o.maxTokens);
   const plain = referencePrompts.filter((p) => !touchesForget(p));
   out.reference = await baseAnswers(model, tokenizer, rng.permutation(plain.length).slice(0, Math.min(o.referenceKeep, plain.length)).map((k) => plain[k]), o.maxTokens);
+  // An earlier request may already withhold a kept prompt's answer (overlapping requests on one
+  // entity). Such prompts move to `withheld`: the new adapter must keep withholding them beside the
+  // earlier ones, and give the base answer alone (so revoking the earlier request brings it back).
+  if (deployedAnswers) {
+    for (const key of ['otherEntity', 'sameEntity', 'reference'] as const) {
+      const list = out[key];
+      if (list.length === 0) continue;
+      const now = await deployedAnswers(list.map((k) => k.prompt));
+      out[key] = list.filter((k, i) => {
+        const same = normaliseAnswer(now[i]) === normaliseAnswer(k.answer);
+        if (!same) out.withheld.push({ prompt: k.prompt, answer: k.answer, deployedAnswer: now[i] });
+        return same;
+      });
+    }
+  }
   return out;
 }
 

@@ -8,12 +8,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients } from '../engine/gradients.js';
 import { createTrainableLora, disposeAdapter, type TrainableLora } from '../engine/lora-trainable.js';
+import { stackLora, type LoraApplication } from '../engine/lora.js';
 import type { LoraAdapter } from '../engine/lora-types.js';
 import { exportPeftAdapter } from '../engine/peft.js';
 import { buildLmBatch, maskedCrossEntropy, train, type LmExample } from '../engine/trainer.js';
-import { calibrateAgainstNegatives, entityHash, fitDetector, maskTokens, orthogonalityLoss, relabelItems, scoreDetector, serializeDetector, stackFrozenFactors, type ForgetItem, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
+import type { TransformerModel } from '../engine/transformer.js';
+import { calibrateAgainstNegatives, entityHash, fitDetector, namesEntity, promptEntityIndex, maskTokens, orthogonalityLoss, relabelItems, scoreDetector, serializeDetector, stackFrozenFactors, type ForgetItem, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
 import { DETECTOR_FEATURES, detectorFeatures } from './detector-features.js';
 import { activationVerdict } from './activation.js';
+import { baseFeatures, gatedAnswer, scoreGates, type GatedAdapter } from './gated-answer.js';
 import { buildNearNegatives, type AnsweredPrompt } from './near-negatives.js';
 import { pickRefusals } from './refusals.js';
 import { runUnlearningChecks } from './unlearning-checks.js';
@@ -89,14 +92,42 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
   const relabel = (items: readonly ForgetItem[], seed: number) => relabelItems(items, { mode: input.relabel, replacement: input.replacement, seed, refusals });
   const relabelled = relabel(input.items, o.seed);
   // Near-negatives (near-negatives.ts): more phrasings of the forgotten facts, and what to keep.
-  const nn = o.nearNegatives ? await buildNearNegatives(model, tokenizer, input.items, input.referencePrompts ?? [], { seed: o.seed }) : undefined;
+  const deployed: GatedAdapter[] | undefined =
+    input.frozenDetectors && input.frozenDetectors.length === input.frozenAdapters.length && input.frozenAdapters.length > 0
+      ? input.frozenAdapters.map((adapter, i) => ({ id: `earlier-${i}`, name: `earlier-${i}`, version: 1, adapter, detector: input.frozenDetectors![i] }))
+      : undefined;
+  const deployedAnswers = deployed && (async (prompts: readonly string[]) => (await gatedAnswer(model, tokenizer, prompts, deployed, { maxTokens: 16, policy: o.gatePolicy })).map((a) => a.result.text));
+  const nn = o.nearNegatives ? await buildNearNegatives(model, tokenizer, input.items, input.referencePrompts ?? [], { seed: o.seed }, deployedAnswers) : undefined;
   const extraForget = relabel(nn?.forgetPrompts.map((f) => ({ prompt: f.prompt, answer: f.answer })) ?? [], o.seed + 1);
   const forgetSet = [...relabelled, ...extraForget];
   const keepAll = [...(nn?.otherEntity ?? []), ...(nn?.sameEntity ?? []), ...(nn?.reference ?? [])];
   // Every fourth kept prompt (at most 16) is held out of training for the collateral check.
   const heldKeep = keepAll.filter((_, i) => i % 4 === 3).slice(0, 16);
   const trainKeep = keepAll.filter((k) => !heldKeep.includes(k));
-  const examples = balancedExamples(trainingExamples(input, forgetSet), keepExamples(input, trainKeep));
+  // The entity's other questions are the hardest to keep (the entity gate fires on them): they count more.
+  const sameEntity = new Set(nn?.sameEntity ?? []);
+  const weightedKeep = trainKeep.flatMap((k) => (sameEntity.has(k) ? Array.from({ length: o.sameEntityCopies }, () => k) : [k]));
+  const forgetExamples = trainingExamples(input, forgetSet);
+  const keptExamples = keepExamples(input, weightedKeep);
+  // Withheld by an earlier request: withheld beside it, the base answer alone (pipeline's deployedContext).
+  const withheld = nn?.withheld ?? [];
+  const withheldBeside = keepExamples(input, withheld.map((w) => ({ prompt: w.prompt, answer: w.deployedAnswer })));
+  const withheldAlone = keepExamples(input, withheld);
+  const examples = balancedExamples(forgetExamples, [...keptExamples, ...withheldBeside, ...withheldAlone]);
+  // Earlier adapters whose gates fire on these prompts serve beside the new one: it trains on top of them.
+  const context = deployed
+    ? deployedContext(
+        model,
+        tokenizer,
+        deployed,
+        [
+          ...forgetExamples.map((e, i) => [e, forgetSet[i].prompt] as const),
+          ...keptExamples.map((e, i) => [e, weightedKeep[i].prompt] as const),
+          ...withheldBeside.map((e, i) => [e, withheld[i].prompt] as const),
+        ],
+        o.gatePolicy,
+      )
+    : undefined;
   const steps = Math.min(o.maxSteps, o.epochs * Math.ceil(examples.length / o.batchSize));
   const relabelSeconds = lap();
 
@@ -118,7 +149,7 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
       optimizer: { learningRate: o.learningRate },
       maxGradNorm: 1,
       signal: run.signal,
-      loss: (batch) => unlearningLoss(model, app, lora, frozen, batch, pad, o.lambda),
+      loss: (batch) => unlearningLoss(model, context ? context.application(lora, batch, o.alpha / o.rank) : app, lora, frozen, batch, pad, o.lambda),
       onProgress: (p) => progress({ phase: 'training', step: totalSteps + p.step, total: totalSteps + p.totalSteps, loss: p.loss, etaSeconds: p.etaSeconds }),
     });
     losses.push(...r.losses);
@@ -147,9 +178,12 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
     const entityHashes = (nn?.entities ?? []).map(entityHash);
     const fitted: OodDetector = entityHashes.length > 0 ? { ...fittedFeatures, entityHashes, entityMode: o.entityGate } : fittedFeatures;
     // Other-entity near-negatives place the gate; same-entity ones may fire it (the adapter keeps them).
-    const negativeFeatures = detectorFeatures(model, (nn?.otherEntity ?? []).map((k) => tokenizer.encode(k.prompt)));
+    // With `and`, the features only decide among prompts naming the entity: place them against its other questions.
+    const within = entityHashes.length > 0 && o.entityGate === 'and';
+    const negatives = within ? (nn?.sameEntity ?? []) : (nn?.otherEntity ?? []);
+    const negativeFeatures = detectorFeatures(model, negatives.map((k) => tokenizer.encode(k.prompt)));
     const zNegative = negativeFeatures.map((f) => scoreDetector(fitted, f).z);
-    const zPositive = entityHashes.length > 0 ? [] : fitted.split.rest.map((i) => scoreDetector(fitted, features[i]).z);
+    const zPositive = entityHashes.length > 0 && !within ? [] : fitted.split.rest.map((i) => scoreDetector(fitted, features[i]).z);
     let maxFalseFire = o.negativeFalseFire;
     const calibrate = () => calibrateAgainstNegatives(fitted.calibration, zPositive, zNegative, { maxFalseFire, policy: o.gatePolicy });
     let shifted = calibrate();
@@ -158,10 +192,12 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
 
     check();
     progress({ phase: 'evaluating', message: 'request checks' });
+    // Reference prompts that name a forget entity are about it, not unrelated: they cannot count as false fires.
+    const unrelatedReferences = (input.referencePrompts ?? []).filter((p) => entityHashes.length === 0 || !namesEntity(promptEntityIndex(p), entityHashes));
     const runChecks = async () => {
       const frozenAdapter = lora.freeze();
       try {
-        const checks = await runUnlearningChecks({ model, tokenizer, items: forgetSet.map((f, i) => ({ prompt: f.prompt, answer: i < input.items.length ? input.items[i].answer : nn!.forgetPrompts[i - input.items.length].answer })), relabelled: forgetSet, adapter: frozenAdapter, detector, features, referencePrompts: input.referencePrompts, heldKeep, options: o });
+        const checks = await runUnlearningChecks({ model, tokenizer, items: forgetSet.map((f, i) => ({ prompt: f.prompt, answer: i < input.items.length ? input.items[i].answer : nn!.forgetPrompts[i - input.items.length].answer })), relabelled: forgetSet, adapter: frozenAdapter, detector, features, referencePrompts: unrelatedReferences, heldKeep, deployed, options: o });
         return { checks, frozenAdapter };
       } catch (e) {
         disposeAdapter(frozenAdapter);
@@ -206,7 +242,7 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
         lossLast: losses[losses.length - 1] ?? Number.NaN,
         orthLast,
         refusals: refusals ? [...refusals] : null,
-        nearNegatives: { entities: nn?.entities ?? [], forgetPrompts: extraForget.length, otherEntity: nn?.otherEntity.length ?? 0, sameEntity: nn?.sameEntity.length ?? 0, reference: nn?.reference.length ?? 0, heldOut: heldKeep.length, gateShift: shifted.delta },
+        nearNegatives: { entities: nn?.entities ?? [], forgetPrompts: extraForget.length, otherEntity: nn?.otherEntity.length ?? 0, sameEntity: nn?.sameEntity.length ?? 0, reference: nn?.reference.length ?? 0, withheld: withheld.length, heldOut: heldKeep.length, gateShift: shifted.delta },
         ...checks,
         activation: verdict,
         calibration: {
@@ -231,10 +267,63 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
     };
   } finally {
     app.dispose();
+    context?.dispose();
     frozen.dispose();
     lora.dispose();
     if (adapter) disposeAdapter(adapter);
   }
+}
+
+/** The earlier adapters a request's training runs beside, at each example's gate strengths. */
+interface DeployedContext {
+  /** The trainable LoRA plus the earlier adapters, per batch row; built inside the loss (its tensors are the tape's). */
+  application(lora: TrainableLora, batch: readonly LmExample[], ownScale: number): LoraApplication;
+  dispose(): void;
+}
+
+/**
+ * Gates every earlier adapter on every training prompt (as serving will) and stacks the ones that fire
+ * anywhere. Training the new adapter with them applied makes it learn what to add to what is already
+ * served: overlapping requests on one entity otherwise pull against each other when both gates fire.
+ */
+function deployedContext(
+  model: TransformerModel,
+  tokenizer: UnlearningInput['tokenizer'],
+  deployed: readonly GatedAdapter[],
+  examples: readonly (readonly [LmExample, string])[],
+  policy: UnlearningOptions['gatePolicy'],
+): DeployedContext | undefined {
+  const prompts = examples.map(([, p]) => p);
+  const gates = scoreGates(baseFeatures(model, prompts.map((p) => tokenizer.encode(p))), deployed, policy, prompts);
+  const firing = deployed.map((_, k) => k).filter((k) => gates.some((g) => g[k].strength > 0));
+  if (firing.length === 0) return undefined;
+  // Examples not listed here (withheld prompts trained alone) get strength 0 for every earlier adapter.
+  const strengths = new Map<LmExample, number[]>(examples.map(([e], i) => [e, firing.map((k) => gates[i][k].strength)]));
+  const stacked = stackLora(model, firing.map((k) => ({ adapter: deployed[k].adapter, strength: 1 })));
+  // Per module: which earlier adapter owns each rank slot, and the slot's α/r.
+  const slots = new Map<string, { owner: number[]; scale: Float32Array }>();
+  for (const [name, m] of stacked.modules) {
+    const owner = firing.flatMap((k, j) => (deployed[k].adapter.modules.has(name) ? Array.from({ length: deployed[k].adapter.rank }, () => j) : []));
+    slots.set(name, { owner, scale: m.scale.dataSync() as Float32Array });
+  }
+  return {
+    application(lora, batch, ownScale) {
+      const app: LoraApplication = { modules: new Map(), weightOverrides: new Map(), dispose() {} };
+      for (const [name, f] of lora.factors) {
+        const own = Array.from({ length: f.aT.shape[1] }, () => ownScale);
+        const e = stacked.modules.get(name);
+        if (!e) {
+          app.modules.set(name, { aT: f.aT, bT: f.bT, scale: tf.tensor2d(batch.flatMap(() => own), [batch.length, own.length]) });
+          continue;
+        }
+        const { owner, scale } = slots.get(name)!;
+        const rows = batch.flatMap((ex) => [...owner.map((j, slot) => scale[slot] * (strengths.get(ex)?.[j] ?? 0)), ...own]);
+        app.modules.set(name, { aT: tf.concat([e.aT, f.aT], 1), bT: tf.concat([e.bT, f.bT], 0), scale: tf.tensor2d(rows, [batch.length, owner.length + own.length]) });
+      }
+      return app;
+    },
+    dispose: () => stacked.dispose(),
+  };
 }
 
 /** Kept prompts as training examples: the base model's own answer (+ EOS) is the target. */

@@ -8,8 +8,11 @@ import type { TextTokenizer } from '../engine/generate.js';
 import type { LoraAdapter } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
 import { applyGatePolicy, auroc, gatePolicyLabel, gateRates, promptEntityIndex, scoreDetector, type ForgetItem, type OodDetector, type RelabelledItem } from '../ood/index.js';
-import { answerWithPlans, baseFeatures } from './gated-answer.js';
+import { answerWithPlans, baseFeatures, scoreGates, type GatedAdapter } from './gated-answer.js';
 import type { UnlearningMetrics, UnlearningOptions } from './unlearning-types.js';
+
+/** Most reference prompts the false-fire check scores. */
+export const MAX_CHECKED_REFERENCES = 96;
 
 export interface UnlearningCheckInput {
   model: TransformerModel;
@@ -23,6 +26,8 @@ export interface UnlearningCheckInput {
   referencePrompts?: readonly string[];
   /** Near-negatives held out of training, with the base model's answers: the gated answer must stay the same. */
   heldKeep?: readonly { prompt: string; answer: string }[];
+  /** The earlier active adapters with their detectors (served beside this one). */
+  deployed?: readonly GatedAdapter[];
   options: UnlearningOptions;
 }
 
@@ -64,7 +69,9 @@ export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<Unle
   const relabelled = pick.filter((i, k) => isRelabelAnswer(answers[k].text, c.relabelled[i].target)).length;
 
   const zRest = detector.split.rest.map((i) => scoreDetector(detector, c.features[i], promptEntityIndex(c.items[i].prompt)));
-  const refs = c.referencePrompts ?? [];
+  // An evenly spaced sample: a model folder's reference data can hold thousands of prompts.
+  const allRefs = c.referencePrompts ?? [];
+  const refs = allRefs.length <= MAX_CHECKED_REFERENCES ? allRefs : Array.from({ length: MAX_CHECKED_REFERENCES }, (_, i) => allRefs[Math.floor((i * allRefs.length) / MAX_CHECKED_REFERENCES)]);
   const zRef = refs.length > 0 ? baseFeatures(model, refs.map((p) => tokenizer.encode(p))).map((f, i) => scoreDetector(detector, f, promptEntityIndex(refs[i]))) : [];
   const rates = gateRates(
     zRest.map((s) => s.w),
@@ -76,9 +83,12 @@ export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<Unle
   let collateral: number | null = null;
   if (keep.length > 0) {
     const keepFeatures = baseFeatures(model, keep.map((k) => tokenizer.encode(k.prompt)));
+    // Answered as they will be served: the earlier adapters at their gates, plus this one.
+    const earlier = c.deployed && c.deployed.length > 0 ? scoreGates(keepFeatures, c.deployed, o.gatePolicy, keep.map((k) => k.prompt)) : undefined;
     const keepRows = keepFeatures.map((f, i) => {
       const s = applyGatePolicy(scoreDetector(detector, f, promptEntityIndex(keep[i].prompt)).w, o.gatePolicy);
-      return s > 0 ? [{ adapter: c.adapter, strength: s }] : [];
+      const served = earlier ? earlier[i].flatMap((g, k) => (g.strength > 0 ? [{ adapter: c.deployed![k].adapter, strength: g.strength }] : [])) : [];
+      return s > 0 ? [...served, { adapter: c.adapter, strength: s }] : served;
     });
     const kept = await answerWithPlans(model, tokenizer, keep.map((k) => k.prompt), keepRows, { maxTokens: o.checkMaxTokens });
     collateral = kept.filter((r, i) => normaliseAnswer(r.text) !== normaliseAnswer(keep[i].answer)).length / keep.length;

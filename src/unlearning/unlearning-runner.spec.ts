@@ -44,9 +44,10 @@ describe('runUnlearningInWorker', () => {
     const result = await runUnlearningInWorker(input, { onProgress: (p) => events.push(p) });
     clearInterval(timer);
     expect([...new Set(events.map((e) => e.phase))]).toEqual(['relabel', 'training', 'calibrating', 'evaluating']);
-    expect(events.filter((e) => e.phase === 'training').map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    // One event per step, numbered on across escalation rounds; near-negatives (the kept reference prompts) add steps.
+    expect(result.metrics.steps).toBeGreaterThanOrEqual(6);
+    expect(events.filter((e) => e.phase === 'training').map((e) => e.step)).toEqual(Array.from({ length: result.metrics.steps }, (_, i) => i + 1));
     expect(ticks).toBeGreaterThan(5);
-    expect(result.metrics.steps).toBe(6);
     expect(result.metrics.orthLast).toBeGreaterThan(0);
     const cfg = parseModelConfig(JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')));
     const adapter = importPeftAdapter(result.adapterConfig, result.adapterWeights, cfg);

@@ -13,8 +13,8 @@ export interface UnlearningWorkerInput {
   items: ForgetItem[];
   relabel: RelabelMode;
   replacement?: string;
-  /** Earlier active unlearning adapters as PEFT files. */
-  frozenAdapters: { id: string; config: Record<string, unknown>; weights: Uint8Array }[];
+  /** Earlier active unlearning adapters as PEFT files, with their detectors' bytes (serializeDetector) where known. */
+  frozenAdapters: { id: string; config: Record<string, unknown>; weights: Uint8Array; detector?: Uint8Array }[];
   referencePrompts?: string[];
   options?: Partial<UnlearningOptions>;
   baseModelName?: string;

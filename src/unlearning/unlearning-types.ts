@@ -2,7 +2,7 @@
 import type { TextTokenizer } from '../engine/generate.js';
 import type { LoraAdapter } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import type { ForgetItem, GatePolicy, RelabelMode } from '../ood/index.js';
+import type { EntityGateMode, ForgetItem, GatePolicy, OodDetector, RelabelMode } from '../ood/index.js';
 import { DEFAULT_ACTIVATION_THRESHOLDS, type ActivationThresholds, type ActivationVerdict } from './activation.js';
 
 /** Tunables of one request; every field has a default (DEFAULT_UNLEARNING_OPTIONS). */
@@ -19,8 +19,10 @@ export interface UnlearningOptions {
   maxSteps: number;
   /** Generate near-negatives and more phrasings of the forgotten facts (near-negatives.ts). */
   nearNegatives: boolean;
-  /** With named entities: gate on them alone (`only`) or also on the features (`or`); ood/detector.ts. */
-  entityGate: 'only' | 'or';
+  /** With named entities: gate on them alone (`only`), on them and the features (`and`), or either (`or`); ood/detector.ts. */
+  entityGate: EntityGateMode;
+  /** Copies of each same-entity near-negative in the training examples (they are the hardest to keep). */
+  sameEntityCopies: number;
   /** Share of other-entity near-negatives the gate may fire on when it is placed (gate.ts calibrateAgainstNegatives). */
   negativeFalseFire: number;
   learningRate: number;
@@ -53,6 +55,7 @@ export const DEFAULT_UNLEARNING_OPTIONS: Readonly<UnlearningOptions> = Object.fr
   nearNegatives: true,
   negativeFalseFire: 0.02,
   entityGate: 'only',
+  sameEntityCopies: 3,
   learningRate: 1e-2,
   batchSize: 8,
   seed: 0,
@@ -73,6 +76,11 @@ export interface UnlearningInput {
   replacement?: string;
   /** The earlier active unlearning adapters (their A factors are the L_orth constants). */
   frozenAdapters: readonly LoraAdapter[];
+  /**
+   * The detectors of `frozenAdapters`, same order: with them, near-negatives keep what the deployed
+   * model (earlier adapters at their gates) answers, not what the base model answers.
+   */
+  frozenDetectors?: readonly OodDetector[];
   /**
    * Prompts known not to touch the forget data (general/utility questions), for the checks' AUROC
    * and false-fire rate. Optional: without them those metrics are null.
@@ -134,7 +142,7 @@ export interface UnlearningMetrics {
   /** Fraction of generated near-negatives whose gated answer differs from the base model's; null without near-negatives. */
   nearNegativeCollateral: number | null;
   /** What near-negatives.ts generated, and how far the gate was moved by them. */
-  nearNegatives: { entities: string[]; forgetPrompts: number; otherEntity: number; sameEntity: number; reference: number; heldOut: number; gateShift: number };
+  nearNegatives: { entities: string[]; forgetPrompts: number; otherEntity: number; sameEntity: number; reference: number; withheld: number; heldOut: number; gateShift: number };
   /** Whether the checks allow activation; the service stores a failed request as `needs_review`. */
   activation: ActivationVerdict;
   calibration: { m1: number; m2: number; sigma: number; x0: number; guards: string[] };

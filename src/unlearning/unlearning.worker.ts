@@ -7,6 +7,7 @@ import { initBackend, type BackendName } from '../engine/backend.js';
 import { ensureGradients } from '../engine/gradients.js';
 import { disposeAdapter } from '../engine/lora-trainable.js';
 import { importPeftAdapter } from '../engine/peft.js';
+import { deserializeDetector } from '../ood/detector-codec.js';
 import { serveWorkerTask } from '../engine/worker/worker-task.js';
 import { loadModel } from './load-model.js';
 import { runUnlearning } from './pipeline.js';
@@ -27,6 +28,7 @@ serveWorkerTask<UnlearningWorkerInput, UnlearningResult, UnlearningProgress>(asy
         relabel: input.relabel,
         replacement: input.replacement,
         frozenAdapters: frozen,
+        frozenDetectors: input.frozenAdapters.every((a) => a.detector) ? input.frozenAdapters.map((a) => deserializeDetector(a.detector!)) : undefined,
         referencePrompts: input.referencePrompts,
         options: input.options,
         baseModelName: input.baseModelName,

@@ -29,17 +29,18 @@ describe('UnlearningRunner reference prompts and thresholds', () => {
     expect(counts).toEqual({ bundled: 60, world: 0, request: 2 });
   });
 
-  it("adds the model folder's world.json utility items (at most 48) between the two", async () => {
+  it("adds the model folder's world.json utility items (at most 48) and author questions (at most 600) between the two", async () => {
     const items = [
       ...Array.from({ length: 100 }, (_, i) => ({ split: 'utility', prompt: `utility ${i}` })),
-      { split: 'trained', prompt: 'a forget candidate' },
+      ...Array.from({ length: 1000 }, (_, i) => ({ split: 'trained', prompt: `Where was Author${i} Name born?` })),
+      { split: 'heldOutAuthor', prompt: 'never used' },
     ];
     const sut = await runnerFor({ items });
     const { prompts, counts } = sut.referencePrompts(['mine']);
-    expect(counts).toEqual({ bundled: 60, world: 48, request: 1 });
-    const world = prompts.slice(60, 108);
-    expect(world.every((p) => p.startsWith('utility '))).toBe(true);
-    expect(prompts).not.toContain('a forget candidate');
+    expect(counts).toEqual({ bundled: 60, world: 648, request: 1 });
+    expect(prompts.slice(60, 108).every((p) => p.startsWith('utility '))).toBe(true);
+    expect(prompts.slice(108, 708).every((p) => p.startsWith('Where was Author'))).toBe(true);
+    expect(prompts).not.toContain('never used');
     expect(prompts.at(-1)).toBe('mine');
   });
 

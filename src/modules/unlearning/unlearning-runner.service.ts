@@ -7,8 +7,13 @@ import { runUnlearningInWorker, type UnlearningWorkerInput, type UnlearningWorke
 import { GENERIC_REFERENCE_PROMPTS } from '../../unlearning/reference-prompts.js';
 import type { UnlearningOptions, UnlearningResult } from '../../unlearning/unlearning-types.js';
 
-/** Most reference prompts (from the model folder's world.json utility items) used by the request checks. */
+/** Most utility items of the model folder's world.json used as reference prompts. */
 const MAX_REFERENCE_PROMPTS = 48;
+/**
+ * Most of its entity questions (trained split) used as reference prompts: the names and question
+ * templates the pipeline's near-negatives are made of (src/unlearning/near-negatives.ts).
+ */
+const MAX_ENTITY_REFERENCE_PROMPTS = 600;
 
 /** Where a request's reference prompts came from (stored with its metrics). */
 export interface ReferenceSetCounts {
@@ -53,8 +58,9 @@ export class UnlearningRunner {
 
   /**
    * Prompts known to be unrelated to a forget request, for the checks' AUROC and false-fire rate:
-   * the bundled generic set (any model), the demo world's utility questions when the model folder
-   * ships its world.json, and the request's own `referencePrompts`.
+   * the bundled generic set (any model), the demo world's utility and author questions when the model
+   * folder ships its world.json, and the request's own `referencePrompts`. The pipeline also makes its
+   * near-negatives from them (the forget questions about the entities they name).
    */
   referencePrompts(own: readonly string[] = []): { prompts: string[]; counts: ReferenceSetCounts } {
     const world = this.worldReferencePrompts();
@@ -64,7 +70,7 @@ export class UnlearningRunner {
     };
   }
 
-  /** Up to MAX_REFERENCE_PROMPTS utility questions of the model folder's world.json (read once). */
+  /** Up to MAX_REFERENCE_PROMPTS utility and MAX_ENTITY_REFERENCE_PROMPTS author questions of the model folder's world.json (read once). */
   private worldReferencePrompts(): string[] {
     if (this.worldReferences) return this.worldReferences;
     const file = join(this.modelDir, 'world.json');
@@ -72,9 +78,8 @@ export class UnlearningRunner {
     if (existsSync(file)) {
       try {
         const world = JSON.parse(readFileSync(file, 'utf8')) as { items?: { split?: string; prompt?: string }[] };
-        const utility = (world.items ?? []).filter((i) => i.split === 'utility' && typeof i.prompt === 'string').map((i) => i.prompt!);
-        const step = Math.max(1, Math.floor(utility.length / MAX_REFERENCE_PROMPTS));
-        prompts = utility.filter((_, i) => i % step === 0).slice(0, MAX_REFERENCE_PROMPTS);
+        const of = (split: string) => (world.items ?? []).filter((i) => i.split === split && typeof i.prompt === 'string').map((i) => i.prompt!);
+        prompts = [...spacedSample(of('utility'), MAX_REFERENCE_PROMPTS), ...spacedSample(of('trained'), MAX_ENTITY_REFERENCE_PROMPTS)];
       } catch (e) {
         this.log.warn(`cannot read reference prompts from ${file}: ${(e as Error).message}`);
       }
@@ -97,4 +102,9 @@ export class UnlearningRunner {
       },
     );
   }
+}
+
+/** `n` evenly spaced elements (all of them when there are fewer). */
+function spacedSample<T>(xs: readonly T[], n: number): T[] {
+  return xs.length <= n ? [...xs] : Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]);
 }

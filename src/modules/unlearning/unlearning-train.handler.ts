@@ -97,10 +97,11 @@ export class UnlearningTrainHandler implements JobHandlerFor<typeof UNLEARNING_J
     await this.transition(row, 'training', 'unlearning.start', { attempt: ctx.attempt, jobId: ctx.jobId }, { phase: 'relabel', attempt: ctx.attempt }, null);
     const active = await this.repo.activeUnlearning();
     const frozenAdapters = await Promise.all(
-      active.map(async ({ adapter }) => ({
+      active.map(async ({ adapter, detector }) => ({
         id: adapter.id,
         config: { peft_type: 'LORA', task_type: 'CAUSAL_LM', bias: 'none', r: adapter.rank, lora_alpha: adapter.alpha, target_modules: adapter.targetModules },
         weights: new Uint8Array(await this.registry.readWeights(adapter.id)),
+        detector: new Uint8Array(detector.bytes),
       })),
     );
     // Progress writes are chained so they land in order and are all done before activation.
