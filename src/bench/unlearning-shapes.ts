@@ -199,7 +199,8 @@ export async function runShapeSuite(model: TransformerModel, tokenizer: TextToke
     const forgotten = await factSets(facts, reqs.flatMap((r) => r.items));
     const perRequest = await Promise.all(reqs.map((r) => factSets(r.facts, r.items)));
     const forgottenKeys = new Set(facts.map((f) => `${f.author.id}:${f.type}`));
-    const partial = shape === 'part-of-author' || shape === 'overlapping';
+    // Requests that name only some of an author's facts: the other facts must stay answered.
+    const partial = shape === 'one-fact' || shape === 'part-of-author' || shape === 'overlapping';
     const sameAuthor = partial
       ? await makeSet(world.items.filter((i) => facts.some((f) => f.author.id === i.authorId) && !forgottenKeys.has(`${i.authorId}:${i.type}`) && (i.split === 'trained' || i.split === 'paraphrase')).map((i) => ({ prompt: i.prompt, answer: i.answer })))
       : undefined;
