@@ -155,9 +155,13 @@ function spacedSample<T>(xs: T[], n: number): T[] {
  * retained) and some utility questions.
  */
 export function benchReferencePrompts(world: World, authorItems = 600): string[] {
-  const refAuthors = new Set(world.authors.filter((a) => !a.heldOut).slice(REFERENCE_FROM).map((a) => a.id));
+  // Whole authors, so that every question template appears (a spaced sample of the author-major item
+  // list would keep the same few phrasings of every author).
+  const pool = world.authors.filter((a) => !a.heldOut).slice(REFERENCE_FROM);
+  const perAuthor = world.items.filter((i) => i.authorId === pool[0].id && i.split === 'trained').length;
+  const refAuthors = new Set(spacedSample(pool, Math.max(1, Math.floor(authorItems / perAuthor))).map((a) => a.id));
   return [
-    ...spacedSample(world.items.filter((i) => refAuthors.has(i.authorId) && i.split === 'trained'), authorItems).map((i) => i.prompt),
+    ...world.items.filter((i) => refAuthors.has(i.authorId) && i.split === 'trained').map((i) => i.prompt),
     ...spacedSample(utilityItems(world), 48).map((i) => i.prompt),
   ];
 }

@@ -35,7 +35,7 @@ export interface NearNegativeOptions {
 
 export const DEFAULT_NEAR_NEGATIVE_OPTIONS: Readonly<NearNegativeOptions> = Object.freeze({
   entitiesPerItem: 3,
-  templatesPerEntity: 48,
+  templatesPerEntity: 128,
   maxOtherEntity: 96,
   referenceKeep: 32,
   maxTokens: 16,

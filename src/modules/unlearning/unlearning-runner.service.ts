@@ -77,9 +77,16 @@ export class UnlearningRunner {
     let prompts: string[] = [];
     if (existsSync(file)) {
       try {
-        const world = JSON.parse(readFileSync(file, 'utf8')) as { items?: { split?: string; prompt?: string }[] };
-        const of = (split: string) => (world.items ?? []).filter((i) => i.split === split && typeof i.prompt === 'string').map((i) => i.prompt!);
-        prompts = [...spacedSample(of('utility'), MAX_REFERENCE_PROMPTS), ...spacedSample(of('trained'), MAX_ENTITY_REFERENCE_PROMPTS)];
+        const world = JSON.parse(readFileSync(file, 'utf8')) as { items?: { split?: string; prompt?: string; authorId?: number }[] };
+        const items = (world.items ?? []).filter((i) => typeof i.prompt === 'string');
+        const utility = items.filter((i) => i.split === 'utility').map((i) => i.prompt!);
+        // Whole authors, evenly spaced: every question template then appears (a spaced sample of the
+        // author-major item list would keep the same few phrasings of every author).
+        const byAuthor = new Map<unknown, string[]>();
+        for (const i of items.filter((x) => x.split === 'trained')) byAuthor.set(i.authorId, [...(byAuthor.get(i.authorId) ?? []), i.prompt!]);
+        const groups = [...byAuthor.values()];
+        const perAuthor = Math.max(1, Math.max(...groups.map((g) => g.length), 1));
+        prompts = [...spacedSample(utility, MAX_REFERENCE_PROMPTS), ...spacedSample(groups, Math.max(1, Math.floor(MAX_ENTITY_REFERENCE_PROMPTS / perAuthor))).flat().slice(0, MAX_ENTITY_REFERENCE_PROMPTS)];
       } catch (e) {
         this.log.warn(`cannot read reference prompts from ${file}: ${(e as Error).message}`);
       }
