@@ -173,7 +173,7 @@ describe('OpenAI-compatible completions over HTTP', () => {
     const res = await fetch(`${app.baseUrl}/v1/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${clientKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: base, prompt: 'The author was born in', max_tokens: 64, temperature: 0, stream: true, stop: ['\u0000never'] }),
+      body: JSON.stringify({ model: base, prompt: 'The author was born in', max_tokens: 64, temperature: 0, stream: true, stop: ['§never-in-this-vocabulary§'] }),
       signal: ac.signal,
     });
     const reader = res.body!.getReader();
