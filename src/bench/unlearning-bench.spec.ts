@@ -5,15 +5,28 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { BENCH_METHODS, QUICK_CONFIG } from './unlearning-bench.js';
+import { SHAPES, SHAPES_QUICK } from './unlearning-shapes.js';
 
+const SHAPE_KEYS = ['leakRequest', 'leakParaphrase', 'leakNewTemplates', 'retained', 'utility', 'degenerate', 'aurocOtherAuthors', 'falseFireOtherAuthors', 'seconds'];
 const KEYS = ['step', 'method', 'su', 'du', 'rd', 'utility', 'rdRatio', 'utilityRatio', 'auroc', 'gateRecall', 'falseFireRate', 'seconds', 'bytes'];
 
 describe('npm run bench:unlearning -- --quick', () => {
-  it('runs end to end on the demo model and writes exactly the shape issue 4 lists', { timeout: 400_000 }, async () => {
+  it('runs end to end on the demo model and writes exactly the shape issue 4 lists', { timeout: 600_000 }, async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'lethe-bench-')), 'unlearning.json');
-    await promisify(execFile)('npx', ['tsx', 'src/bench/unlearning-bench-main.ts', '--quick', '--out', out], { timeout: 390_000 });
-    const sut = JSON.parse(await readFile(out, 'utf8')) as { steps: Record<string, unknown>[] };
-    expect(Object.keys(sut)).toEqual(['steps']);
+    await promisify(execFile)('npx', ['tsx', 'src/bench/unlearning-bench-main.ts', '--quick', '--out', out], { timeout: 590_000 });
+    const sut = JSON.parse(await readFile(out, 'utf8')) as { steps: Record<string, unknown>[]; shapes: Record<string, { methods: Record<string, Record<string, unknown>> }> };
+    expect(Object.keys(sut)).toEqual(['steps', 'shapes']);
+    // The request-shape suite (issue 11): every shape, lethe and always-on, the issue's keys.
+    expect(Object.keys(sut.shapes)).toEqual([...SHAPES]);
+    for (const [shape, r] of Object.entries(sut.shapes)) {
+      expect(Object.keys(r.methods)).toEqual([...SHAPES_QUICK.methods]);
+      for (const m of Object.values(r.methods)) {
+        for (const k of SHAPE_KEYS) expect(m).toHaveProperty(k);
+        expect(m.retained as number).toBeGreaterThanOrEqual(0);
+        expect(m.retained as number).toBeLessThanOrEqual(1);
+      }
+      expect('sameAuthorRetained' in r.methods.lethe).toBe(shape === 'one-fact' || shape === 'part-of-author' || shape === 'overlapping');
+    }
     expect(sut.steps).toHaveLength(QUICK_CONFIG.requests * BENCH_METHODS.length);
     for (const row of sut.steps) {
       expect(Object.keys(row).sort()).toEqual([...KEYS].sort());
