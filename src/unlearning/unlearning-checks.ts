@@ -5,7 +5,7 @@
  */
 import { normaliseAnswer, scoreAnswer } from '../bench/scoring.js';
 import type { TextTokenizer } from '../engine/generate.js';
-import type { LoraAdapter } from '../engine/lora-types.js';
+import type { LoraAdapter, PlanEntry } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
 import { applyGatePolicy, auroc, gatePolicyLabel, gateRates, promptEntityIndex, scoreDetector, type ForgetItem, type OodDetector, type RelabelledItem } from '../ood/index.js';
 import { answerWithPlans, baseFeatures, scoreGates, type GatedAdapter } from './gated-answer.js';
@@ -57,11 +57,13 @@ export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<Unle
     const w = scoreDetector(detector, c.features[i], promptEntityIndex(c.items[i].prompt)).w;
     return { w, s: applyGatePolicy(w, o.gatePolicy) };
   });
+  // Answered as served: the earlier adapters at their gates beside this one (it was trained beside them).
+  const served = servedEntries(c, pick.map((i) => c.features[i]), pick.map((i) => c.items[i].prompt));
   const answers = await answerWithPlans(
     model,
     tokenizer,
     pick.map((i) => c.items[i].prompt),
-    strengths.map(({ s }) => (s > 0 ? [{ adapter: c.adapter, strength: s }] : [])),
+    strengths.map(({ s }, k) => (s > 0 ? [...served[k], { adapter: c.adapter, strength: s }] : served[k])),
     { maxTokens: o.checkMaxTokens },
   );
   const withAnswer = pick.filter((i) => c.items[i].answer !== undefined);
@@ -84,11 +86,10 @@ export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<Unle
   if (keep.length > 0) {
     const keepFeatures = baseFeatures(model, keep.map((k) => tokenizer.encode(k.prompt)));
     // Answered as they will be served: the earlier adapters at their gates, plus this one.
-    const earlier = c.deployed && c.deployed.length > 0 ? scoreGates(keepFeatures, c.deployed, o.gatePolicy, keep.map((k) => k.prompt)) : undefined;
+    const servedKeep = servedEntries(c, keepFeatures, keep.map((k) => k.prompt));
     const keepRows = keepFeatures.map((f, i) => {
       const s = applyGatePolicy(scoreDetector(detector, f, promptEntityIndex(keep[i].prompt)).w, o.gatePolicy);
-      const served = earlier ? earlier[i].flatMap((g, k) => (g.strength > 0 ? [{ adapter: c.deployed![k].adapter, strength: g.strength }] : [])) : [];
-      return s > 0 ? [...served, { adapter: c.adapter, strength: s }] : served;
+      return s > 0 ? [...servedKeep[i], { adapter: c.adapter, strength: s }] : servedKeep[i];
     });
     const kept = await answerWithPlans(model, tokenizer, keep.map((k) => k.prompt), keepRows, { maxTokens: o.checkMaxTokens });
     collateral = kept.filter((r, i) => normaliseAnswer(r.text) !== normaliseAnswer(keep[i].answer)).length / keep.length;
@@ -104,4 +105,10 @@ export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<Unle
     referenceFalseFireRate: zRef.length > 0 ? rates.falseFireRate : null,
     gatePolicy: gatePolicyLabel(o.gatePolicy),
   };
+}
+
+/** Per prompt, the earlier active adapters its gates apply (empty without `deployed`). */
+function servedEntries(c: UnlearningCheckInput, features: readonly Float32Array[][], prompts: readonly string[]): PlanEntry[][] {
+  if (!c.deployed || c.deployed.length === 0) return prompts.map(() => []);
+  return scoreGates(features, c.deployed, c.options.gatePolicy, prompts).map((gates) => gates.flatMap((g, k) => (g.strength > 0 ? [{ adapter: c.deployed![k].adapter, strength: g.strength }] : [])));
 }
