@@ -11,6 +11,7 @@ import { TransformerModel } from '../engine/transformer.js';
 import { deserializeDetector, scoreDetector } from '../ood/index.js';
 import { answerWithPlans } from './gated-answer.js';
 import { DEFAULT_ACTIVATION_THRESHOLDS } from './activation.js';
+import { DEFAULT_UNLEARNING_OPTIONS } from './unlearning-types.js';
 import { pickRefusals } from './refusals.js';
 import { resolveUnlearningOptions, runUnlearning, targetText, UnlearningCancelledError } from './pipeline.js';
 
@@ -111,7 +112,7 @@ describe('runUnlearning on a tiny random llama', () => {
     expect(m.items).toBe(6);
     // Examples: the 6 forget items + the 4 reference prompts kept with the base model's answers; steps capped by maxSteps.
     expect(m.nearNegatives.reference).toBe(REFERENCES.length);
-    expect(m.steps).toBe(Math.min(64, 40 * Math.ceil((FORGET.length + REFERENCES.length) / 6)));
+    expect(m.steps).toBe(Math.min(DEFAULT_UNLEARNING_OPTIONS.maxSteps, 40 * Math.ceil((FORGET.length + REFERENCES.length) / 6)));
     expect(m.activation.attempts).toBe(1);
     expect(m.activation.checks.map((c) => c.name)).toEqual(['forgetAnswerRate', 'referenceFalseFireRate', 'nearNegativeCollateral']);
     expect(m.orthLast).toBe(0);
