@@ -67,9 +67,10 @@ describe('admin console in headless Chromium', () => {
         LETHE_JOBS_POLL_SECONDS: '0.5',
         LETHE_INFERENCE_WORKERS: '0',
         LETHE_BACKEND: 'wasm',
-        // The tiny random model's gate fires on any text, so the false-fire check is off here; the
-        // forget answer rate check stays on (see unlearning-lifecycle.test.ts).
+        // The tiny random model's gate fires on any text, so the false-fire and collateral checks are
+        // off here; the forget answer rate check stays on (see unlearning-lifecycle.test.ts).
         LETHE_UNLEARNING_MAX_REFERENCE_FALSE_FIRE_RATE: '1',
+        LETHE_UNLEARNING_MAX_NEAR_NEGATIVE_COLLATERAL: '1',
         LETHE_UNLEARNING_MAX_FORGET_ANSWER_RATE: '0.5',
         LETHE_UNLEARNING_ESCALATION_SECONDS: '0',
       },
@@ -388,7 +389,7 @@ describe('admin console in headless Chromium', () => {
     // An item whose answer is its own relabel target keeps being answered: the checks must fail.
     const created = await http(app.baseUrl, 'POST', '/v1/unlearning-requests', {
       key: app.adminKey,
-      body: { name: 'needs-review', items: [{ prompt: TINY_FORGET[0].prompt, answer: 'no idea' }], relabel: 'replacement', replacement: 'no idea', options: { rank: 4, alpha: 8, epochs: 4 } },
+      body: { name: 'needs-review', items: [{ prompt: TINY_FORGET[0].prompt, answer: 'no idea' }], relabel: 'replacement', replacement: 'no idea', options: { rank: 4, alpha: 8, epochs: 40 } },
     });
     const id = created.body.id as string;
     const apiGet = async () => (await http(app.baseUrl, 'GET', `/v1/unlearning-requests/${id}`, { key: app.adminKey })).body;

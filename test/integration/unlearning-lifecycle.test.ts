@@ -233,7 +233,8 @@ describe.each(TEST_BACKENDS)('unlearning requests on %s', (backend) => {
     const failing = (name: string) =>
       body(name, {
         items: [{ prompt: TINY_FORGET[0].prompt, answer: 'no idea' }],
-        options: { rank: 4, alpha: 8, epochs: 4 },
+        // Enough steps at the default learning rate (3e-3) for the tiny model to learn to say it.
+        options: { rank: 4, alpha: 8, epochs: 40 },
         referencePrompts: ['one plus two', 'three times four'],
       });
     const planFor = async (prompt: string) => {
