@@ -5,7 +5,7 @@
  * the answer in its own format. Framework-free: plain data in, plain data out.
  */
 import type { Author, World } from '../bench/world.js';
-import { cutAtStop } from '../bench/scoring.js';
+import { cutAtStop } from '../engine/answer-scoring.js';
 import { PHRASINGS, PHRASINGS_PER_FACT, formatPrompt, type FactType } from '../bench/world.js';
 
 /** One prompt and the completion the task wants (a leading space, no end-of-text). */

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { generateWorld, itemsOfAuthors } from '../bench/world.js';
 import { STATEMENTS } from '../bench/world-pools.js';
-import { normaliseAnswer } from '../bench/scoring.js';
+import { normaliseAnswer } from '../engine/answer-scoring.js';
 import { mentions } from './entities.js';
 import { loadModel } from './load-model.js';
 import { buildNearNegatives } from './near-negatives.js';

@@ -11,7 +11,7 @@
  *   joins the forget set (so statements become questions, and one question gets its paraphrases);
  *   otherwise it asks about a fact the request does not name and is kept.
  */
-import { normaliseAnswer } from '../bench/scoring.js';
+import { normaliseAnswer } from '../engine/answer-scoring.js';
 import type { TextTokenizer } from '../engine/generate.js';
 import type { TransformerModel } from '../engine/transformer.js';
 import type { ForgetItem } from '../ood/index.js';

@@ -3,7 +3,7 @@
  * path (the new adapter at its gate strength) must stop giving their answer and give the relabelled
  * target; the detector must separate its held-out forget items (D_rest) from reference prompts.
  */
-import { normaliseAnswer, scoreAnswer } from '../bench/scoring.js';
+import { normaliseAnswer, scoreAnswer } from '../engine/answer-scoring.js';
 import type { TextTokenizer } from '../engine/generate.js';
 import type { LoraAdapter, PlanEntry } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
