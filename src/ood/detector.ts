@@ -77,8 +77,8 @@ export interface OodDetector {
   /** CEL loss per step (empty without CEL). */
   celLosses: number[];
   /**
-   * sha256 of the normalised forget entities (entity-match.ts), when the request names any: a prompt
-   * that names one gets the peak gate whatever its features say. Absent on detectors without entities.
+   * sha256 of the normalised forget entities (entity-match.ts), when the request names any: whether a
+   * prompt names one decides its gate as `entityMode` says. Absent on detectors without entities.
    */
   entityHashes?: string[];
   /**

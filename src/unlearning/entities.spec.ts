@@ -31,8 +31,9 @@ describe('swapEntity / mentions', () => {
     expect(swapEntity(text, span, 'Drabea Zaith')).toBe("Question: What is Drabea Zaith's home country?\nAnswer:");
   });
 
-  it('matches whole names only', () => {
+  it('matches whole names only, in any case', () => {
     expect(mentions('Where was Liker Sheseal born?', 'Liker Sheseal')).toBe(true);
+    expect(mentions("where was liker SHESEAL's father born?", 'Liker Sheseal')).toBe(true);
     expect(mentions('Where was Liker Shesealo born?', 'Liker Sheseal')).toBe(false);
     expect(mentions('Where was Liker Sheseal born?', 'Sheseal')).toBe(true);
   });

@@ -5,6 +5,7 @@
  * questions about the forget entity. English-centric by design (capitalisation); a prompt without
  * such a run has no entity and is not swapped.
  */
+import { normaliseWords } from '../ood/entity-match.js';
 
 /** A subject entity and where it sits in its text. */
 export interface EntitySpan {
@@ -57,10 +58,11 @@ export function swapEntity(text: string, span: EntitySpan, entity: string): stri
   return text.slice(0, span.start) + entity + text.slice(span.end);
 }
 
-/** True when `text` mentions `entity` as a whole word sequence (case-sensitive, as names are). */
+/** True when `text` names `entity`: its normalised words in a row (as the entity gate matches, src/ood/entity-match.ts). */
 export function mentions(text: string, entity: string): boolean {
-  const escaped = entity.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(^|[^\\p{L}\\p{N}])${escaped}($|[^\\p{L}\\p{N}])`, 'u').test(text);
+  const t = ` ${normaliseWords(text).join(' ')} `;
+  const e = normaliseWords(entity).join(' ');
+  return e.length > 0 && t.includes(` ${e} `);
 }
 
 const FUNCTION_WORDS = new Set([

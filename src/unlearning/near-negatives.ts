@@ -72,7 +72,8 @@ function isQuestion(item: ForgetItem): boolean {
 /** Whether `answer` names one of the forgotten facts about `entity`. */
 function forgottenAnswer(answer: string, entity: string, items: readonly ForgetItem[]): boolean {
   const a = normaliseAnswer(answer);
-  if (a.length === 0) return false;
+  // Too short to say which fact it is ("the", "a"): not evidence of a forgotten answer.
+  if (a.length < 3) return false;
   return items.some((it) => {
     if (!mentions(it.prompt, entity)) return false;
     if (it.answer !== undefined) return normaliseAnswer(it.answer) === a;
