@@ -14,6 +14,7 @@ import type { TransformerModel } from '../engine/transformer.js';
 import { applyGatePolicy, auroc, deserializeDetector, promptEntityIndex, scoreDetector, type ForgetItem, type OodDetector } from '../ood/index.js';
 import { answerWithPlans, baseFeatures, gatePlan, planEntries, type GatedAdapter } from '../unlearning/gated-answer.js';
 import { runUnlearning } from '../unlearning/pipeline.js';
+import { evenlySpaced } from '../unlearning/reference-prompts.js';
 import { EXTRA_REFUSALS } from '../unlearning/refusals.js';
 import type { UnlearningMetrics, UnlearningOptions } from '../unlearning/unlearning-types.js';
 import { REFUSALS as OOD_REFUSALS } from '../ood/relabel.js';
@@ -145,10 +146,6 @@ const REFERENCE_FROM = 50;
 
 type Log = (line: string) => void;
 
-function spacedSample<T>(xs: T[], n: number): T[] {
-  return xs.length <= n ? xs : Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]);
-}
-
 /**
  * What the benchmarks give the pipeline as reference prompts, standing in for a model folder's
  * reference data: trained questions about authors 50–99 (never forgotten, never evaluated as
@@ -159,10 +156,10 @@ export function benchReferencePrompts(world: World, authorItems = 600): string[]
   // list would keep the same few phrasings of every author).
   const pool = world.authors.filter((a) => !a.heldOut).slice(REFERENCE_FROM);
   const perAuthor = world.items.filter((i) => i.authorId === pool[0].id && i.split === 'trained').length;
-  const refAuthors = new Set(spacedSample(pool, Math.max(1, Math.floor(authorItems / perAuthor))).map((a) => a.id));
+  const refAuthors = new Set(evenlySpaced(pool, Math.max(1, Math.floor(authorItems / perAuthor))).map((a) => a.id));
   return [
     ...world.items.filter((i) => refAuthors.has(i.authorId) && i.split === 'trained').map((i) => i.prompt),
-    ...spacedSample(utilityItems(world), 48).map((i) => i.prompt),
+    ...evenlySpaced(utilityItems(world), 48).map((i) => i.prompt),
   ];
 }
 
@@ -175,7 +172,6 @@ export function evaluableAuthor(world: World, authorId: number): boolean {
 /** Runs the suite: every shape × method, 5 sequential requests each; metrics after the last. */
 export async function runShapeSuite(model: TransformerModel, tokenizer: TextTokenizer, world: World, cfg: ShapeSuiteConfig, log: Log = () => {}): Promise<Record<string, ShapeResult>> {
   const authors = world.authors.filter((a) => !a.heldOut);
-  const spaced = <T>(xs: T[], n: number): T[] => (xs.length <= n ? xs : Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]));
   const evalAuthors = new Set(authors.slice(FORGET_AUTHORS, REFERENCE_FROM).map((a) => a.id));
   const referencePrompts = benchReferencePrompts(world, cfg.referenceItems);
   const answerPool = new Set([...world.items.map((i) => normaliseAnswer(i.answer)), ...[...OOD_REFUSALS, ...EXTRA_REFUSALS].map(normaliseAnswer)]);
@@ -185,8 +181,8 @@ export async function runShapeSuite(model: TransformerModel, tokenizer: TextToke
     const base = await answerWithPlans(model, tokenizer, ids, ids.map(() => []), { maxTokens: cfg.maxTokens });
     return { items, baseCorrect: base.map((r, i) => scoreAnswer(r.text, items[i].answer)), features: baseFeatures(model, ids), entities: items.map((i) => promptEntityIndex(i.prompt)) };
   };
-  const retained = await makeSet(spaced(world.items.filter((i) => evalAuthors.has(i.authorId) && (i.split === 'trained' || i.split === 'paraphrase')), cfg.retainedItems));
-  const utility = await makeSet(spaced(utilityItems(world), cfg.utilityItems));
+  const retained = await makeSet(evenlySpaced(world.items.filter((i) => evalAuthors.has(i.authorId) && (i.split === 'trained' || i.split === 'paraphrase')), cfg.retainedItems));
+  const utility = await makeSet(evenlySpaced(utilityItems(world), cfg.utilityItems));
   log(`shape suite: retained ${retained.items.length} (base ${count(retained.baseCorrect)} right), utility ${utility.items.length} (${count(utility.baseCorrect)}), ${referencePrompts.length} reference prompts`);
 
   const out: Record<string, ShapeResult> = {};

@@ -16,8 +16,8 @@ import type { TransformerModel } from '../engine/transformer.js';
 import { calibrateAgainstNegatives, entityHash, fitDetector, namesEntity, promptEntityIndex, maskTokens, orthogonalityLoss, relabelItems, scoreDetector, serializeDetector, stackFrozenFactors, type ForgetItem, type FrozenFactors, type OodDetector, type RelabelledItem } from '../ood/index.js';
 import { DETECTOR_FEATURES, detectorFeatures } from './detector-features.js';
 import { activationVerdict } from './activation.js';
-import { baseFeatures, gatedAnswer, scoreGates, type GatedAdapter } from './gated-answer.js';
-import { buildNearNegatives, type AnsweredPrompt } from './near-negatives.js';
+import { gatedAnswer, scoreGates, type GatedAdapter } from './gated-answer.js';
+import { buildNearNegatives, DEFAULT_NEAR_NEGATIVE_OPTIONS, type AnsweredPrompt } from './near-negatives.js';
 import { pickRefusals } from './refusals.js';
 import { runUnlearningChecks } from './unlearning-checks.js';
 import {
@@ -58,11 +58,18 @@ export function targetText(prompt: string, target: string): string {
 
 /** Tokenised training examples: prompt as context, relabelled target (+ EOS) as the completion. */
 export function trainingExamples(input: Pick<UnlearningInput, 'tokenizer' | 'model'>, relabelled: readonly RelabelledItem[]): LmExample[] {
+  return relabelled.map((r) => lmExample(input, r.prompt, targetText(r.prompt, r.target)));
+}
+
+/** Kept prompts as training examples: the base model's own answer (as generated) is the target. */
+function keepExamples(input: Pick<UnlearningInput, 'tokenizer' | 'model'>, keep: readonly AnsweredPrompt[]): LmExample[] {
+  return keep.map((k) => lmExample(input, k.prompt, k.answer));
+}
+
+/** The prompt as context, `completion` (+ EOS) as what is learnt. */
+function lmExample(input: Pick<UnlearningInput, 'tokenizer' | 'model'>, prompt: string, completion: string): LmExample {
   const eos = input.tokenizer.eosTokenId ?? input.model.config.eosTokenId;
-  return relabelled.map((r) => ({
-    prompt: input.tokenizer.encode(r.prompt),
-    completion: [...input.tokenizer.encode(targetText(r.prompt, r.target)), ...(eos === undefined ? [] : [eos])],
-  }));
+  return { prompt: input.tokenizer.encode(prompt), completion: [...input.tokenizer.encode(completion), ...(eos === undefined ? [] : [eos])] };
 }
 
 /** Runs one request end to end. Honours `signal` between training steps and between phases. */
@@ -96,9 +103,11 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
     input.frozenDetectors && input.frozenDetectors.length === input.frozenAdapters.length && input.frozenAdapters.length > 0
       ? input.frozenAdapters.map((adapter, i) => ({ id: `earlier-${i}`, name: `earlier-${i}`, version: 1, adapter, detector: input.frozenDetectors![i] }))
       : undefined;
-  const deployedAnswers = deployed && (async (prompts: readonly string[]) => (await gatedAnswer(model, tokenizer, prompts, deployed, { maxTokens: 16, policy: o.gatePolicy })).map((a) => a.result.text));
+  const deployedAnswers = deployed && (async (prompts: readonly string[]) => (await gatedAnswer(model, tokenizer, prompts, deployed, { maxTokens: DEFAULT_NEAR_NEGATIVE_OPTIONS.maxTokens, policy: o.gatePolicy })).map((a) => a.result.text));
   const nn = o.nearNegatives ? await buildNearNegatives(model, tokenizer, input.items, input.referencePrompts ?? [], { seed: o.seed }, deployedAnswers) : undefined;
-  const extraForget = relabel(nn?.forgetPrompts.map((f) => ({ prompt: f.prompt, answer: f.answer })) ?? [], o.seed + 1);
+  const extraForget = relabel(nn?.forgetPrompts ?? [], o.seed + 1);
+  // The given items and the found phrasings, in the same order as their relabelled targets.
+  const forgetItems: ForgetItem[] = [...input.items, ...(nn?.forgetPrompts ?? [])];
   const forgetSet = [...relabelled, ...extraForget];
   const keepAll = [...(nn?.otherEntity ?? []), ...(nn?.sameEntity ?? []), ...(nn?.reference ?? [])];
   // Every fourth kept prompt (at most 16) is held out of training for the collateral check.
@@ -114,11 +123,18 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
   const withheldBeside = keepExamples(input, withheld.map((w) => ({ prompt: w.prompt, answer: w.deployedAnswer })));
   const withheldAlone = keepExamples(input, withheld);
   const examples = balancedExamples(forgetExamples, [...keptExamples, ...withheldBeside, ...withheldAlone]);
+  // Base-model detector features, one prefill per distinct prompt (training context, detector, negatives).
+  const featureCache = new Map<string, Float32Array[]>();
+  const featuresOf = (prompts: readonly string[]): Float32Array[][] => {
+    const missing = [...new Set(prompts.filter((p) => !featureCache.has(p)))];
+    detectorFeatures(model, missing.map((p) => tokenizer.encode(p))).forEach((f, i) => featureCache.set(missing[i], f));
+    return prompts.map((p) => featureCache.get(p)!);
+  };
   // Earlier adapters whose gates fire on these prompts serve beside the new one: it trains on top of them.
   const context = deployed
     ? deployedContext(
         model,
-        tokenizer,
+        featuresOf,
         deployed,
         [
           ...forgetExamples.map((e, i) => [e, forgetSet[i].prompt] as const),
@@ -165,12 +181,11 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
     // Detector: base-model features of the forget prompts, given and found (detector-features.ts).
     check();
     progress({ phase: 'calibrating', message: o.useCel ? 'features + CEL heads' : 'features' });
-    const ids = forgetSet.map((it) => tokenizer.encode(it.prompt));
-    const features = detectorFeatures(model, ids);
+    const features = featuresOf(forgetSet.map((it) => it.prompt));
     let maskedFeatures: Float32Array[][] | undefined;
     if (o.useCel) {
       const maskId = model.config.padTokenId ?? 0;
-      maskedFeatures = detectorFeatures(model, ids.map((x, i) => maskTokens(x, o.maskRate, maskId, o.seed * 7919 + i)));
+      maskedFeatures = detectorFeatures(model, forgetSet.map((it, i) => maskTokens(tokenizer.encode(it.prompt), o.maskRate, maskId, o.seed * 7919 + i)));
     }
     const fittedFeatures = fitDetector({ features, maskedFeatures }, { useCel: o.useCel, seed: o.seed, layers: o.detectorLayers });
     // Named entities gate by name (entity-match.ts); the features then only need to catch prompts
@@ -181,7 +196,7 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
     // With `and`, the features only decide among prompts naming the entity: place them against its other questions.
     const within = entityHashes.length > 0 && o.entityGate === 'and';
     const negatives = within ? (nn?.sameEntity ?? []) : (nn?.otherEntity ?? []);
-    const negativeFeatures = detectorFeatures(model, negatives.map((k) => tokenizer.encode(k.prompt)));
+    const negativeFeatures = featuresOf(negatives.map((k) => k.prompt));
     const zNegative = negativeFeatures.map((f) => scoreDetector(fitted, f).z);
     const zPositive = entityHashes.length > 0 && !within ? [] : fitted.split.rest.map((i) => scoreDetector(fitted, features[i]).z);
     let maxFalseFire = o.negativeFalseFire;
@@ -197,7 +212,7 @@ export async function runUnlearning(input: UnlearningInput, run: RunUnlearningOp
     const runChecks = async () => {
       const frozenAdapter = lora.freeze();
       try {
-        const checks = await runUnlearningChecks({ model, tokenizer, items: forgetSet.map((f, i) => ({ prompt: f.prompt, answer: i < input.items.length ? input.items[i].answer : nn!.forgetPrompts[i - input.items.length].answer })), relabelled: forgetSet, adapter: frozenAdapter, detector, features, referencePrompts: unrelatedReferences, heldKeep, deployed, options: o });
+        const checks = await runUnlearningChecks({ model, tokenizer, items: forgetItems, relabelled: forgetSet, adapter: frozenAdapter, detector, features, referencePrompts: unrelatedReferences, heldKeep, deployed, options: o });
         return { checks, frozenAdapter };
       } catch (e) {
         disposeAdapter(frozenAdapter);
@@ -288,13 +303,13 @@ interface DeployedContext {
  */
 function deployedContext(
   model: TransformerModel,
-  tokenizer: UnlearningInput['tokenizer'],
+  featuresOf: (prompts: readonly string[]) => Float32Array[][],
   deployed: readonly GatedAdapter[],
   examples: readonly (readonly [LmExample, string])[],
   policy: UnlearningOptions['gatePolicy'],
 ): DeployedContext | undefined {
   const prompts = examples.map(([, p]) => p);
-  const gates = scoreGates(baseFeatures(model, prompts.map((p) => tokenizer.encode(p))), deployed, policy, prompts);
+  const gates = scoreGates(featuresOf(prompts), deployed, policy, prompts);
   const firing = deployed.map((_, k) => k).filter((k) => gates.some((g) => g[k].strength > 0));
   if (firing.length === 0) return undefined;
   // Examples not listed here (withheld prompts trained alone) get strength 0 for every earlier adapter.
@@ -324,12 +339,6 @@ function deployedContext(
     },
     dispose: () => stacked.dispose(),
   };
-}
-
-/** Kept prompts as training examples: the base model's own answer (+ EOS) is the target. */
-function keepExamples(input: Pick<UnlearningInput, 'tokenizer' | 'model'>, keep: readonly AnsweredPrompt[]): LmExample[] {
-  const eos = input.tokenizer.eosTokenId ?? input.model.config.eosTokenId;
-  return keep.map((k) => ({ prompt: input.tokenizer.encode(k.prompt), completion: [...input.tokenizer.encode(k.answer), ...(eos === undefined ? [] : [eos])] }));
 }
 
 /**

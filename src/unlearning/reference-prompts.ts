@@ -81,3 +81,8 @@ const STATEMENTS = [
 
 /** 60 generic prompts (questions, `Question:/Answer:` items, instructions, statements), frozen. */
 export const GENERIC_REFERENCE_PROMPTS: readonly string[] = Object.freeze([...QUESTIONS, ...QA, ...INSTRUCTIONS, ...STATEMENTS]);
+
+/** `n` evenly spaced elements of `xs` (all of them when there are fewer): a deterministic sample of a large reference set. */
+export function evenlySpaced<T>(xs: readonly T[], n: number): T[] {
+  return xs.length <= n ? [...xs] : Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]);
+}

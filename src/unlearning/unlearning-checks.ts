@@ -9,6 +9,7 @@ import type { LoraAdapter, PlanEntry } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
 import { applyGatePolicy, auroc, gatePolicyLabel, gateRates, promptEntityIndex, scoreDetector, type ForgetItem, type OodDetector, type RelabelledItem } from '../ood/index.js';
 import { answerWithPlans, baseFeatures, scoreGates, type GatedAdapter } from './gated-answer.js';
+import { evenlySpaced } from './reference-prompts.js';
 import type { UnlearningMetrics, UnlearningOptions } from './unlearning-types.js';
 
 /** Most reference prompts the false-fire check scores. */
@@ -71,9 +72,8 @@ export async function runUnlearningChecks(c: UnlearningCheckInput): Promise<Unle
   const relabelled = pick.filter((i, k) => isRelabelAnswer(answers[k].text, c.relabelled[i].target)).length;
 
   const zRest = detector.split.rest.map((i) => scoreDetector(detector, c.features[i], promptEntityIndex(c.items[i].prompt)));
-  // An evenly spaced sample: a model folder's reference data can hold thousands of prompts.
-  const allRefs = c.referencePrompts ?? [];
-  const refs = allRefs.length <= MAX_CHECKED_REFERENCES ? allRefs : Array.from({ length: MAX_CHECKED_REFERENCES }, (_, i) => allRefs[Math.floor((i * allRefs.length) / MAX_CHECKED_REFERENCES)]);
+  // A sample: a model folder's reference data can hold thousands of prompts.
+  const refs = evenlySpaced(c.referencePrompts ?? [], MAX_CHECKED_REFERENCES);
   const zRef = refs.length > 0 ? baseFeatures(model, refs.map((p) => tokenizer.encode(p))).map((f, i) => scoreDetector(detector, f, promptEntityIndex(refs[i]))) : [];
   const rates = gateRates(
     zRest.map((s) => s.w),

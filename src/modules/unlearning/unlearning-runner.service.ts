@@ -4,7 +4,7 @@ import type { Worker } from 'node:worker_threads';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { runUnlearningInWorker, type UnlearningWorkerInput, type UnlearningWorkerOptions } from '../../unlearning/unlearning-runner.js';
-import { GENERIC_REFERENCE_PROMPTS } from '../../unlearning/reference-prompts.js';
+import { evenlySpaced, GENERIC_REFERENCE_PROMPTS } from '../../unlearning/reference-prompts.js';
 import type { UnlearningOptions, UnlearningResult } from '../../unlearning/unlearning-types.js';
 
 /** Most utility items of the model folder's world.json used as reference prompts. */
@@ -86,7 +86,7 @@ export class UnlearningRunner {
         for (const i of items.filter((x) => x.split === 'trained')) byAuthor.set(i.authorId, [...(byAuthor.get(i.authorId) ?? []), i.prompt!]);
         const groups = [...byAuthor.values()];
         const perAuthor = Math.max(1, Math.max(...groups.map((g) => g.length), 1));
-        prompts = [...spacedSample(utility, MAX_REFERENCE_PROMPTS), ...spacedSample(groups, Math.max(1, Math.floor(MAX_ENTITY_REFERENCE_PROMPTS / perAuthor))).flat().slice(0, MAX_ENTITY_REFERENCE_PROMPTS)];
+        prompts = [...evenlySpaced(utility, MAX_REFERENCE_PROMPTS), ...evenlySpaced(groups, Math.max(1, Math.floor(MAX_ENTITY_REFERENCE_PROMPTS / perAuthor))).flat().slice(0, MAX_ENTITY_REFERENCE_PROMPTS)];
       } catch (e) {
         this.log.warn(`cannot read reference prompts from ${file}: ${(e as Error).message}`);
       }
@@ -109,9 +109,4 @@ export class UnlearningRunner {
       },
     );
   }
-}
-
-/** `n` evenly spaced elements (all of them when there are fewer). */
-function spacedSample<T>(xs: readonly T[], n: number): T[] {
-  return xs.length <= n ? [...xs] : Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]);
 }
