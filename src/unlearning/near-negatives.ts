@@ -138,23 +138,24 @@ export async function buildNearNegatives(
   }
   const other = unique(otherCandidates).filter((p) => !forgetPrompts.has(p));
   const otherKept = other.length <= o.maxOtherEntity ? other : rng.permutation(other.length).slice(0, o.maxOtherEntity).map((k) => other[k]);
-  out.otherEntity = await baseAnswers(model, tokenizer, otherKept, o.maxTokens);
   const plain = referencePrompts.filter((p) => !touchesForget(p));
-  out.reference = await baseAnswers(model, tokenizer, rng.permutation(plain.length).slice(0, Math.min(o.referenceKeep, plain.length)).map((k) => plain[k]), o.maxTokens);
+  const referenceKept = rng.permutation(plain.length).slice(0, Math.min(o.referenceKeep, plain.length)).map((k) => plain[k]);
+  // One generation pass for both lists (batches fill better than two passes).
+  const answered = await baseAnswers(model, tokenizer, [...otherKept, ...referenceKept], o.maxTokens);
+  out.otherEntity = answered.slice(0, otherKept.length);
+  out.reference = answered.slice(otherKept.length);
   // An earlier request may already withhold a kept prompt's answer (overlapping requests on one
   // entity). Such prompts move to `withheld`: the new adapter must keep withholding them beside the
   // earlier ones, and give the base answer alone (so revoking the earlier request brings it back).
   if (deployedAnswers) {
-    for (const key of ['otherEntity', 'sameEntity', 'reference'] as const) {
-      const list = out[key];
-      if (list.length === 0) continue;
-      const now = await deployedAnswers(list.map((k) => k.prompt));
-      out[key] = list.filter((k, i) => {
-        const same = normaliseAnswer(now[i]) === normaliseAnswer(k.answer);
-        if (!same) out.withheld.push({ prompt: k.prompt, answer: k.answer, deployedAnswer: now[i] });
-        return same;
-      });
-    }
+    const keys = ['otherEntity', 'sameEntity', 'reference'] as const;
+    const kept = keys.flatMap((key) => out[key].map((k) => ({ key, k })));
+    const now = kept.length === 0 ? [] : await deployedAnswers(kept.map(({ k }) => k.prompt));
+    for (const key of keys) out[key] = [];
+    kept.forEach(({ key, k }, i) => {
+      if (normaliseAnswer(now[i]) === normaliseAnswer(k.answer)) out[key].push(k);
+      else out.withheld.push({ prompt: k.prompt, answer: k.answer, deployedAnswer: now[i] });
+    });
   }
   return out;
 }
