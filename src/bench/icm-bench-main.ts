@@ -51,7 +51,7 @@ const quick = args.quick;
 const steps = Number(args.steps ?? (quick ? 40 : 600));
 // Default targets: every attention and MLP projection (q/v only could not learn the formats).
 // 20 checkpoints per task: the generator's F16 output basis (rank 8 × the padded adapter length)
-// fits the 5 % storage budget only against that many stored checkpoints (README §icm).
+// fits the 5 % storage budget only against that many stored checkpoints (docs/icm.md).
 const keep = Number(args.keep ?? (quick ? 4 : 20));
 const options: IcmBenchOptions = {
   trainAuthors: quick ? 24 : 70,
@@ -77,7 +77,7 @@ const options: IcmBenchOptions = {
     checkpointEvery: Number(args.every ?? defaultCheckpointEvery(steps, keep)),
     seed: 0,
   },
-  // Small CVAE (see README §icm): width 16, latent 32, condition projected to 16, rank-8 output head.
+  // Small CVAE (see docs/icm.md): width 16, latent 32, condition projected to 16, rank-8 output head.
   generator: {
     epochs: Number(args.epochs ?? (quick ? 10 : 60)),
     seed: 0,

@@ -18,7 +18,7 @@ const opt = <T extends z.ZodType>(schema: T) => z.preprocess(emptyToUndefined, s
 const BODY_LIMIT_RE = /^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i;
 
 /**
- * Every environment variable Lethe reads, with its default and meaning. The README's table is
+ * Every environment variable Lethe reads, with its default and meaning. The table in docs/service.md is
  * written from these descriptions; later issues add their variables here with a small edit.
  */
 export const ENV_SCHEMA = {

@@ -43,7 +43,7 @@ export class PeftMagnitudeError extends PeftError {
 }
 
 /**
- * Bounds of imported adapters (issue 12), documented in README "Input validation and fuzzing":
+ * Bounds of imported adapters (issue 12), documented in docs/service.md "Input validation and fuzzing":
  * - scale: the effective LoRA scale α/r (α/√r with use_rslora) ≤ 1024, the largest the service
  *   itself trains (unlearning alpha ≤ 1024 at rank ≥ 1);
  * - module gain: (α/r)·‖B‖_F·‖A‖_F ≤ 10⁴ per module. It bounds the update's spectral norm

@@ -59,7 +59,7 @@ export interface GeneratorState {
   seed: number;
 }
 
-/** Default architecture for a flat length; see README §icm for the reasoning. */
+/** Default architecture for a flat length; see docs/icm.md for the reasoning. */
 export function planCvaeConfig(flatLength: number, condDim: number, o: ArchitectureOptions = {}): CvaeConfig {
   const patch = o.patch ?? (flatLength >= 65_536 ? 64 : flatLength >= 8_192 ? 32 : flatLength >= 1_024 ? 8 : 2);
   const width = o.width ?? 32;

@@ -24,7 +24,7 @@ export interface CelOptions {
   temperature?: number;
   /** L2-normalise projections before the dot product. Default true. */
   normalize?: boolean;
-  /** Weight μ of the proximal regulariser. Default 10 (see the README: stronger CEL hurt on synthetic data). */
+  /** Weight μ of the proximal regulariser. Default 10 (see docs/unlearning.md: stronger CEL hurt on synthetic data). */
   regularization?: number;
 }
 

@@ -27,7 +27,7 @@ export type LayerFeatures = readonly ArrayLike<number>[];
 export interface DetectorOptions {
   /**
    * Train the CEL projection heads (needs masked features). Default false: the training-free detector
-   * scored at least as well on every synthetic setting we measured (README); the benchmark compares both.
+   * scored at least as well on every synthetic setting we measured (docs/unlearning.md); the benchmark compares both.
    */
   useCel?: boolean;
   /** Local-term weight γ. Default 1000. */
