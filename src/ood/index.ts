@@ -9,3 +9,4 @@ export * from './metrics.js';
 export * from './one-class.js';
 export * from './orthogonality.js';
 export * from './relabel.js';
+export * from './detector-bank.js';

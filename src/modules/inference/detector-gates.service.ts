@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DetectorBank } from '../../ood/detector-bank.js';
 import { deserializeDetector } from '../../ood/detector-codec.js';
 import type { OodDetector } from '../../ood/detector.js';
-import { scoreDetector } from '../../ood/detector.js';
 import { promptEntityIndex } from '../../ood/entity-match.js';
 import { applyGatePolicy, DEFAULT_GATE_POLICY, gatePolicyLabel, type GatePolicy } from '../../ood/gate.js';
 import type { GateScore, GateScores } from '../../routing/routing-types.js';
@@ -12,7 +12,9 @@ import type { GateScoreProvider, ScoredPrompt } from './routing.service.js';
  * Gates of the active unlearning adapters from their stored O3 detectors (DESIGN §3.3): each
  * prompt's base features are scored by every detector (z, raw gate w) and mapped to a strength by
  * the gate policy (o3-hard). Detectors are deserialised once per adapter id and reloaded when the
- * set of active unlearning adapters changes.
+ * set of active unlearning adapters changes; they sit in one DetectorBank, so a prompt's entity
+ * gates are one lookup whatever the number of active requests, and only detectors whose gate reads
+ * the features score them (z is recorded for those).
  */
 @Injectable()
 export class DetectorGateProvider implements GateScoreProvider {
@@ -20,24 +22,20 @@ export class DetectorGateProvider implements GateScoreProvider {
   private readonly policy: GatePolicy = DEFAULT_GATE_POLICY;
   readonly gatePolicy = gatePolicyLabel(DEFAULT_GATE_POLICY);
   private detectors = new Map<string, OodDetector>();
+  private bank = new DetectorBank([]);
   private loading: Promise<void> | null = null;
 
   constructor(@Inject(UnlearningRepository) private readonly repo: UnlearningRepository) {}
 
   async scores(prompts: ScoredPrompt[], adapterIds: string[]): Promise<GateScores[]> {
     if (adapterIds.some((id) => !this.detectors.has(id))) await this.reload();
+    const wanted = new Set(adapterIds);
     return prompts.map((p) => {
       const out = new Map<string, GateScore>();
-      const entities = promptEntityIndex(p.text);
-      for (const id of adapterIds) {
-        const det = this.detectors.get(id);
-        if (!det) continue; // no detector: the router applies the adapter at full strength
-        try {
-          const s = scoreDetector(det, p.features, entities);
-          out.set(id, { strength: applyGatePolicy(s.w, this.policy), gate: s.w, z: s.z });
-        } catch (e) {
-          this.log.warn(`detector of adapter ${id} cannot score this prompt: ${(e as Error).message}`);
-        }
+      const scores = this.bank.score(p.features, promptEntityIndex(p.text), (id, e) => this.log.warn(`detector of adapter ${id} cannot score this prompt: ${e.message}`));
+      // An adapter without a score (no detector, or one that cannot score) is applied at full strength by the router.
+      for (const [id, s] of scores) {
+        if (wanted.has(id)) out.set(id, { strength: applyGatePolicy(s.w, this.policy), gate: s.w, ...(s.z !== undefined && { z: s.z }) });
       }
       return out;
     });
@@ -50,6 +48,7 @@ export class DetectorGateProvider implements GateScoreProvider {
         const next = new Map<string, OodDetector>();
         for (const { adapter, detector } of rows) next.set(adapter.id, this.detectors.get(adapter.id) ?? deserializeDetector(new Uint8Array(detector.bytes)));
         this.detectors = next;
+        this.bank = new DetectorBank([...next].map(([id, detector]) => ({ id, detector })));
       } finally {
         this.loading = null;
       }
