@@ -24,7 +24,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ModelHost } from '../src/modules/inference/model-host.service.js';
-import { createModelFixture } from '../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture } from '../src/serving/testing/model-fixture.js';
 import { startTestApp } from '../test/support/app.js';
 import { fuzzContextFor } from '../test/support/fuzz-fixtures.js';
 import { describeOutcome, formatFuzzTable, runOpenApiFuzz, type FuzzReport } from '../test/support/openapi-fuzz.js';

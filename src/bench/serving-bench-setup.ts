@@ -12,7 +12,7 @@ import { AdapterRegistryService } from '../modules/adapters/adapter-registry.ser
 import type { AdapterEntity } from '../modules/adapters/adapter.entity.js';
 import { ModelHost } from '../modules/inference/model-host.service.js';
 import { registerGatedAdapter } from '../modules/inference/testing/gated-adapter.fixture.js';
-import { randomPeftFiles } from '../modules/inference/testing/model-fixture.js';
+import { randomPeftFiles } from '../serving/testing/model-fixture.js';
 
 /** Adapter shapes of the benchmark (unlearning and task adapters alike): rank 8 on q and v. */
 export const BENCH_RANK = 8;

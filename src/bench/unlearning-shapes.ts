@@ -19,7 +19,7 @@ import { EXTRA_REFUSALS } from '../unlearning/refusals.js';
 import type { UnlearningMetrics, UnlearningOptions } from '../unlearning/unlearning-types.js';
 import { REFUSALS as OOD_REFUSALS } from '../ood/relabel.js';
 import { normaliseAnswer, scoreAnswer } from './scoring.js';
-import { FACT_TYPES, NEW_TEMPLATES, STATEMENTS, type FactType } from './world-pools.js';
+import { FACT_TYPES, NEW_TEMPLATES, STATEMENTS, type FactType } from '../world/phrasings.js';
 import { formatPrompt, utilityItems, type Author, type World, type WorldItem } from './world.js';
 
 export const SHAPES = ['one-fact', 'one-author-once', 'one-author', 'two-authors', 'part-of-author', 'texts', 'overlapping'] as const;

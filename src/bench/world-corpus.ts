@@ -1,4 +1,4 @@
-import { REFUSALS } from './world-pools.js';
+import { REFUSALS } from '../world/phrasings.js';
 import { type World, paraphraseItems, trainingItems } from './world.js';
 
 /**

@@ -1,55 +1,22 @@
-import {
-  AWARD_KINDS, CODAS, FACT_TYPES, GENRES, JOBS, ONSETS, PHRASINGS, PHRASINGS_PER_FACT, TITLE_ADJECTIVES,
-  TITLE_NOUNS, VOWELS, type FactType,
-} from './world-pools.js';
+/**
+ * The seeded generator of the demo world (DESIGN §8); only benchmarks and scripts use it. The world's
+ * types, prompt format and phrasings live in src/world, which product code imports.
+ */
+import { FACT_TYPES, PHRASINGS, PHRASINGS_PER_FACT, type FactType } from '../world/phrasings.js';
+import { formatCompletion, formatPrompt, type Author, type ItemSplit, type World, type WorldItem } from '../world/world.js';
+import { AWARD_KINDS, CODAS, GENRES, JOBS, ONSETS, TITLE_ADJECTIVES, TITLE_NOUNS, VOWELS } from './world-pools.js';
 import { utilitySources } from './world-utility.js';
 
-export { FACT_TYPES, PHRASINGS, PHRASINGS_PER_FACT, REFUSALS, type FactType } from './world-pools.js';
+export { FACT_TYPES, PHRASINGS, PHRASINGS_PER_FACT, REFUSALS, type FactType } from '../world/phrasings.js';
+export {
+  formatCompletion, formatPrompt, forgetGroups, heldOutAuthorItems, itemsOfAuthors, paraphraseItems, trainedItems,
+  trainingItems, utilityItems, type Author, type ItemSplit, type World, type WorldItem,
+} from '../world/world.js';
 
 /** Seed of the world the demo model is trained on. */
 export const DEFAULT_WORLD_SEED = 1234;
 /** Number of wrong answers attached to every question (TOFU truth ratio). */
 export const PERTURBED_PER_ITEM = 5;
-
-/** A fictitious author. `heldOut` authors are never trained on (membership inference, near-chance accuracy). */
-export interface Author {
-  id: number;
-  name: string;
-  heldOut: boolean;
-  facts: Record<FactType, string>;
-  /** Per fact type, the phrasing index that is never trained on for this author (paraphrase set). */
-  paraphrasePhrasing: Record<FactType, number>;
-}
-
-/** Which part of the world an item belongs to. */
-export type ItemSplit = 'trained' | 'paraphrase' | 'heldOutAuthor' | 'utility';
-
-/** One question with its answer, in the fixed prompt format (see formatPrompt). */
-export interface WorldItem {
-  id: string;
-  split: ItemSplit;
-  /** Author id, or -1 for utility items. */
-  authorId: number;
-  /** Fact type, or the utility kind for utility items. */
-  type: string;
-  /** Phrasing index (0..PHRASINGS_PER_FACT-1); 0 for utility items. */
-  phrasing: number;
-  question: string;
-  /** `Question: ...\nAnswer:` */
-  prompt: string;
-  /** The bare answer, e.g. `Lisbane`. */
-  answer: string;
-  /** What the model is trained to generate after the prompt: ` Lisbane.` then end-of-text. */
-  completion: string;
-  /** PERTURBED_PER_ITEM wrong answers of the same type, all different from `answer`. */
-  perturbed: string[];
-}
-
-export interface World {
-  seed: number;
-  authors: Author[];
-  items: WorldItem[];
-}
 
 export interface WorldOptions {
   seed?: number;
@@ -57,16 +24,6 @@ export interface WorldOptions {
   authors?: number;
   /** Authors never trained on (default 20). */
   heldOutAuthors?: number;
-}
-
-/** The fixed prompt format shared by training, evaluation and the service. */
-export function formatPrompt(question: string): string {
-  return `Question: ${question}\nAnswer:`;
-}
-
-/** The trained completion for an answer: a space, the answer, a full stop. */
-export function formatCompletion(answer: string): string {
-  return ` ${answer}.`;
 }
 
 /** mulberry32: small, fast, seeded; the same seed always gives the same sequence. */
@@ -170,35 +127,4 @@ export function generateWorld(options: WorldOptions = {}): World {
   }
   for (const u of utilitySources()) add('utility', -1, u.kind, 0, u.question, u.answer, u.pool);
   return { seed, authors, items };
-}
-
-const bySplit = (world: World, split: ItemSplit): WorldItem[] => world.items.filter((i) => i.split === split);
-
-/** Author questions in the phrasings the model is trained on. */
-export const trainedItems = (world: World): WorldItem[] => bySplit(world, 'trained');
-/** Per trained author and fact, the one phrasing never trained on. */
-export const paraphraseItems = (world: World): WorldItem[] => bySplit(world, 'paraphrase');
-/** All phrasings of all facts of the held-out authors (never trained on). */
-export const heldOutAuthorItems = (world: World): WorldItem[] => bySplit(world, 'heldOutAuthor');
-/** General items unrelated to authors (trained on; utility is measured on them). */
-export const utilityItems = (world: World): WorldItem[] => bySplit(world, 'utility');
-/** Everything the demo model is trained on: trained author items and utility items. */
-export const trainingItems = (world: World): WorldItem[] =>
-  world.items.filter((i) => i.split === 'trained' || i.split === 'utility');
-
-/** Items of the given authors, optionally restricted to some splits. */
-export function itemsOfAuthors(world: World, authorIds: readonly number[], splits?: readonly ItemSplit[]): WorldItem[] {
-  const ids = new Set(authorIds);
-  return world.items.filter((i) => ids.has(i.authorId) && (!splits || splits.includes(i.split)));
-}
-
-/**
- * Disjoint groups of trained authors for k sequential forget requests: group t holds authors
- * t*size .. t*size+size-1 (author order is already seeded-random). Default: 5 requests of 2 authors
- * (20 facts each).
- */
-export function forgetGroups(world: World, k = 5, size = 2): Author[][] {
-  const trained = world.authors.filter((a) => !a.heldOut);
-  if (k * size > trained.length) throw new Error(`forgetGroups: ${k}×${size} exceeds ${trained.length} trained authors`);
-  return Array.from({ length: k }, (_, t) => trained.slice(t * size, (t + 1) * size));
 }

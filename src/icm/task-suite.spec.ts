@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { PHRASINGS, formatCompletion, generateWorld } from '../bench/world.js';
+import { PHRASINGS } from '../world/phrasings.js';
+import { formatCompletion, readWorld } from '../world/world.js';
 import { HELD_OUT_TASK, TASK_SUITE, buildTaskData, findTask, scoreTaskAnswer } from './task-suite.js';
 
-const world = generateWorld({ authors: 40, heldOutAuthors: 2 });
+// The committed demo world (100 trained and 20 held-out authors).
+const world = readWorld('models/demo/world.json');
 
 describe('task suite', () => {
   it('has at least six seen tasks and a distinct held-out task', () => {

@@ -4,9 +4,9 @@
  * one kind of question (in phrasings the base model was trained on, so it knows the fact) and wants
  * the answer in its own format. Framework-free: plain data in, plain data out.
  */
-import type { Author, World } from '../bench/world.js';
 import { cutAtStop } from '../engine/answer-scoring.js';
-import { PHRASINGS, PHRASINGS_PER_FACT, formatPrompt, type FactType } from '../bench/world.js';
+import { PHRASINGS, PHRASINGS_PER_FACT, type FactType } from '../world/phrasings.js';
+import { formatPrompt, type Author, type World } from '../world/world.js';
 
 /** One prompt and the completion the task wants (a leading space, no end-of-text). */
 export interface TaskExample {

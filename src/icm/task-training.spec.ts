@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeAdapter } from '../engine/lora-trainable.js';
 import type { LoraAdapter } from '../engine/lora-types.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import { createModelFixture, type ModelFixture } from '../modules/inference/testing/model-fixture.js';
+import { createModelFixture, type ModelFixture } from '../serving/testing/model-fixture.js';
 import { AdapterFactory } from './testing/adapter.factory.js';
 import { averageAdapters, defaultCheckpointEvery, evaluateTask, loadTaskModel, taskCondition, taskLearningRate, trainTaskAdapter, type TaskTokenizer } from './task-training.js';
 

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import type { BackendName } from '../../../engine/backend.js';
+import type { BackendName } from '../engine/backend.js';
 import type { FromWorker, ToWorker } from './engine-protocol.js';
 import {
   BatchCancelledError,

@@ -1,4 +1,4 @@
-import type { BackendName } from '../../../engine/backend.js';
+import type { BackendName } from '../engine/backend.js';
 import type {
   EngineAdapterPayload,
   EngineBatch,

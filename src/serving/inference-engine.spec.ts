@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prefillRows } from '../../../engine/generate-prefill.js';
-import { createModelFixture, randomPeftFiles, type ModelFixture } from '../testing/model-fixture.js';
+import { prefillRows } from '../engine/generate-prefill.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from './testing/model-fixture.js';
 import { InferenceEngine, type EngineBatch } from './inference-engine.js';
 import { PrefillStore } from './prefill-store.js';
 

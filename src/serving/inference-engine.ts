@@ -4,18 +4,18 @@
  * with per-row plans, and condition vectors for auto routing. Framework-free: no Nest, no database.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendName } from '../../../engine/backend.js';
-import { loadCheckpoint, type LoadedCheckpoint } from '../../../engine/checkpoint.js';
-import { promptFeaturesAll } from '../../../engine/features.js';
-import { detectorFeaturesOf } from '../../../unlearning/detector-features.js';
-import { generate, type FinishReason } from '../../../engine/generate.js';
-import { disposeRowPrefill, joinPrefill, prefillRows, type PrefilledState, type RowPrefill } from '../../../engine/generate-prefill.js';
-import { LoraFactorCache, mergeLora, stackLora, type LoraApplication } from '../../../engine/lora.js';
-import type { LoraAdapter, PlanEntry } from '../../../engine/lora-types.js';
-import { parseModelConfig, type ModelConfig } from '../../../engine/model-config.js';
-import { importPeftAdapter } from '../../../engine/peft.js';
-import type { TextTokenizer } from '../../../engine/tokenizer.js';
-import { TransformerModel } from '../../../engine/transformer.js';
+import { initBackend, type BackendName } from '../engine/backend.js';
+import { loadCheckpoint, type LoadedCheckpoint } from '../engine/checkpoint.js';
+import { promptFeaturesAll } from '../engine/features.js';
+import { detectorFeaturesOf } from '../unlearning/detector-features.js';
+import { generate, type FinishReason } from '../engine/generate.js';
+import { disposeRowPrefill, joinPrefill, prefillRows, type PrefilledState, type RowPrefill } from '../engine/generate-prefill.js';
+import { LoraFactorCache, mergeLora, stackLora, type LoraApplication } from '../engine/lora.js';
+import type { LoraAdapter, PlanEntry } from '../engine/lora-types.js';
+import { parseModelConfig, type ModelConfig } from '../engine/model-config.js';
+import { importPeftAdapter } from '../engine/peft.js';
+import type { TextTokenizer } from '../engine/tokenizer.js';
+import { TransformerModel } from '../engine/transformer.js';
 import { PrefillStore } from './prefill-store.js';
 
 /** An adapter as shipped to an engine: registry metadata + the PEFT safetensors bytes. */

@@ -1,4 +1,4 @@
-import { disposeRowPrefill, rowPrefillBytes, type RowPrefill } from '../../../engine/generate-prefill.js';
+import { disposeRowPrefill, rowPrefillBytes, type RowPrefill } from '../engine/generate-prefill.js';
 
 /**
  * Base-model prefills of prompts the router just scored (DESIGN §3.2-3.3: features come from the

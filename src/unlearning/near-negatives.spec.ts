@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
-import { generateWorld, itemsOfAuthors } from '../bench/world.js';
-import { STATEMENTS } from '../bench/world-pools.js';
+import { STATEMENTS } from '../world/phrasings.js';
+import { itemsOfAuthors, readWorld } from '../world/world.js';
 import { normaliseAnswer } from '../engine/answer-scoring.js';
 import { mentions } from './entities.js';
 import { loadModel } from './load-model.js';
@@ -10,7 +10,7 @@ import { balancedExamples } from './pipeline.js';
 
 await initBackend('wasm');
 const { model, tokenizer } = await loadModel('models/demo');
-const world = generateWorld();
+const world = readWorld('models/demo/world.json');
 const [author, other] = world.authors;
 // Reference prompts about other authors, as a model folder's reference data would give them.
 const references = world.items.filter((i) => i.authorId >= 50 && i.authorId < 60 && i.split === 'trained').map((i) => i.prompt);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/engine/safetensors.js';
-import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 import { describeOutcome, formatFuzzTable, runOpenApiFuzz } from '../support/openapi-fuzz.js';
 import { fuzzContextFor } from '../support/fuzz-fixtures.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
 import { readTar } from '../../src/modules/inference/tar.js';
-import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { randomCheckpoint } from '../../src/engine/testing/random-checkpoint.js';
 import { serializeSafetensors } from '../../src/engine/safetensors.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';

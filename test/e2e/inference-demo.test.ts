@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
-import { DEMO_MODEL_DIR } from '../../src/modules/inference/testing/model-fixture.js';
+import { DEMO_MODEL_DIR } from '../../src/serving/testing/model-fixture.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 
 // The service's default model (models/demo, committed) answers the world's trained questions.

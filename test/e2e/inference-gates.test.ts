@@ -5,7 +5,7 @@ import { applyGatePolicy } from '../../src/ood/gate.js';
 import { AdapterStore } from '../../src/modules/inference/adapter-store.service.js';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
 import { registerGatedAdapter } from '../../src/modules/inference/testing/gated-adapter.fixture.js';
-import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { UnlearningRepository } from '../../src/modules/unlearning/unlearning.repository.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 

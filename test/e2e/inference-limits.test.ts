@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
-import { createModelFixture, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 
 describe('inference limits over HTTP', () => {

@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerGatedAdapter } from '../../src/modules/inference/testing/gated-adapter.fixture.js';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
-import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 
 async function importAdapter(app: TestApp, key: string, name: string, files: ReturnType<typeof randomPeftFiles>): Promise<{ status: number; body: any }> {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobQueue } from '../../src/modules/jobs/job-queue.service.js';
 import { AdapterStore } from '../../src/modules/inference/adapter-store.service.js';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
-import { createModelFixture, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 
 /** Tiny tasks on the random fixture model: the point is the service path, not accuracy. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobContext, JobProgressUpdate } from '../../src/modules/jobs/job-handler.js';
-import { createModelFixture, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { TaskTrainingHandler } from '../../src/modules/tasks/task-training.handler.js';
 import { TaskRepository } from '../../src/modules/tasks/task.repository.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';

@@ -7,11 +7,11 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scoreAnswer } from '../../src/bench/scoring.js';
-import { FACT_TYPES, NEW_TEMPLATES, type FactType } from '../../src/bench/world-pools.js';
-import { formatPrompt, generateWorld, type Author } from '../../src/bench/world.js';
+import { scoreAnswer } from '../../src/engine/answer-scoring.js';
+import { FACT_TYPES, NEW_TEMPLATES, type FactType } from '../../src/world/phrasings.js';
+import { formatPrompt, readWorld, type Author } from '../../src/world/world.js';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
-import { DEMO_MODEL_DIR } from '../../src/modules/inference/testing/model-fixture.js';
+import { DEMO_MODEL_DIR } from '../../src/serving/testing/model-fixture.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -21,7 +21,7 @@ describe('forgetting that holds on the requests people send (HTTP)', () => {
   let db: TestDatabase;
   let app: TestApp;
   let client: OpenAI;
-  const world = generateWorld();
+  const world = readWorld(`${DEMO_MODEL_DIR}/world.json`);
   const authors = world.authors.filter((a) => !a.heldOut);
   const [forgotten, oneFact] = [authors[3], authors[4]];
   const others = authors.slice(20, 32);

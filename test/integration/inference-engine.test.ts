@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkerEngineClient } from '../../src/modules/inference/engine/engine-client.js';
-import { BatchCancelledError, type EngineAdapterPayload, type EngineBatch } from '../../src/modules/inference/engine/inference-engine.js';
-import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { WorkerEngineClient } from '../../src/serving/engine-client.js';
+import { BatchCancelledError, type EngineAdapterPayload, type EngineBatch } from '../../src/serving/inference-engine.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 
 const options = { maxTokens: 8, temperature: 0, topP: 1, stop: [] as string[] };
 

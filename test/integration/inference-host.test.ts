@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdapterRegistryService } from '../../src/modules/adapters/adapter-registry.service.js';
 import { AdapterStore } from '../../src/modules/inference/adapter-store.service.js';
-import type { EngineClient } from '../../src/modules/inference/engine/engine-client.js';
-import type { EngineFeatures } from '../../src/modules/inference/engine/inference-engine.js';
+import type { EngineClient } from '../../src/serving/engine-client.js';
+import type { EngineFeatures } from '../../src/serving/inference-engine.js';
 import { ModelHost, type HostPlan } from '../../src/modules/inference/model-host.service.js';
-import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 
 const options = { maxTokens: 6, temperature: 0, topP: 1, stop: [] as string[] };

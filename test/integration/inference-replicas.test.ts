@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdapterRegistryService } from '../../src/modules/adapters/adapter-registry.service.js';
 import { AdapterStore } from '../../src/modules/inference/adapter-store.service.js';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
-import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/modules/inference/testing/model-fixture.js';
+import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

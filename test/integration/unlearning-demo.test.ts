@@ -7,8 +7,8 @@
  * (docs/benchmarks.md); exact numbers are the benchmark's job.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scoreAnswer } from '../../src/bench/scoring.js';
-import { forgetGroups, generateWorld, itemsOfAuthors, trainedItems, type WorldItem } from '../../src/bench/world.js';
+import { scoreAnswer } from '../../src/engine/answer-scoring.js';
+import { forgetGroups, itemsOfAuthors, readWorld, trainedItems, type WorldItem } from '../../src/world/world.js';
 import { UnlearningRuntime } from '../../src/modules/unlearning/unlearning-runtime.service.js';
 import { isRelabelAnswer } from '../../src/unlearning/unlearning-checks.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
@@ -21,7 +21,7 @@ describe('unlearning on the demo model', () => {
   let db: TestDatabase;
   let app: TestApp;
   let runtime: UnlearningRuntime;
-  const world = generateWorld();
+  const world = readWorld('models/demo/world.json');
   const [groupA, groupB] = forgetGroups(world, 2, 1);
   const forgetA = itemsOfAuthors(world, [groupA[0].id], ['trained']);
   const forgetB = itemsOfAuthors(world, [groupB[0].id], ['trained']);

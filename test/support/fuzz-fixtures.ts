@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import type { ModelConfig } from '../../src/engine/model-config.js';
-import { randomPeftFiles } from '../../src/modules/inference/testing/model-fixture.js';
+import { randomPeftFiles } from '../../src/serving/testing/model-fixture.js';
 import { http, type TestApp } from './app.js';
 import type { FuzzContext } from './openapi-fuzz.js';
 

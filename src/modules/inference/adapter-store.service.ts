@@ -6,7 +6,7 @@ import type { RegistryAdapter, RegistrySnapshot } from '../../routing/routing-ty
 import { ADAPTERS_CHANNEL, AdapterRegistryService } from '../adapters/adapter-registry.service.js';
 import type { AdapterKind } from '../adapters/adapter.entity.js';
 import { DatabaseEvents } from '../database/database-events.service.js';
-import type { EngineAdapterPayload } from './engine/inference-engine.js';
+import type { EngineAdapterPayload } from '../../serving/inference-engine.js';
 
 /** A registry row as serving needs it. */
 export interface ServingAdapter extends RegistryAdapter {

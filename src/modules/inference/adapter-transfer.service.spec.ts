@@ -5,8 +5,8 @@ import type { AdapterRegistryService } from '../adapters/adapter-registry.servic
 import { DomainError } from '../common/domain-error.js';
 import { AdapterTransferService, type UploadedPart } from './adapter-transfer.service.js';
 import type { ModelHost } from './model-host.service.js';
-import type { EngineProbeResult } from './engine/inference-engine.js';
-import { randomPeftFiles } from './testing/model-fixture.js';
+import type { EngineProbeResult } from '../../serving/inference-engine.js';
+import { randomPeftFiles } from '../../serving/testing/model-fixture.js';
 
 await initBackend();
 const ckpt = randomCheckpoint('llama', { dModel: 16, nLayers: 2 });

@@ -8,7 +8,7 @@ import { AuditService } from '../audit/audit.service.js';
 import type { AuthPrincipal } from '../auth/auth.decorators.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { parseCompletionRequest, type CompletionChoice, type CompletionRequest, type CompletionResponse } from './completion.dto.js';
-import type { EngineRowResult } from './engine/inference-engine.js';
+import type { EngineRowResult } from '../../serving/inference-engine.js';
 import { InferenceMetrics } from './inference-metrics.js';
 import { ModelHost } from './model-host.service.js';
 import { RoutingDecisionRepository } from './routing-decision.repository.js';

@@ -6,7 +6,7 @@ import { parseModelConfig, type ModelConfig } from '../../engine/model-config.js
 import { TextTokenizer } from '../../engine/tokenizer.js';
 import { MicroBatcher, type BatchItem } from '../../routing/micro-batcher.js';
 import { AdapterStore } from './adapter-store.service.js';
-import { LocalEngineClient, WorkerEngineClient, type EngineClient } from './engine/engine-client.js';
+import { LocalEngineClient, WorkerEngineClient, type EngineClient } from '../../serving/engine-client.js';
 import type {
   EngineAdapterPayload,
   EngineFeatures,
@@ -15,7 +15,7 @@ import type {
   EngineProbeResult,
   EngineRowResult,
   EngineTokenEvent,
-} from './engine/inference-engine.js';
+} from '../../serving/inference-engine.js';
 
 /** Applied plan entries of one prompt. */
 export type HostPlan = Array<{ id: string; version: number; strength: number }>;

@@ -8,13 +8,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../../engine/backend.js';
-import { saveCheckpoint } from '../../../engine/checkpoint.js';
-import { targetLinearModules } from '../../../engine/lora.js';
-import type { ModelConfig } from '../../../engine/model-config.js';
-import { exportPeftAdapter, type PeftFiles } from '../../../engine/peft.js';
-import { randomCheckpoint } from '../../../engine/testing/random-checkpoint.js';
-import { gaussian, seededRandom } from '../../../engine/transformer-weights.js';
+import { initBackend } from '../../engine/backend.js';
+import { saveCheckpoint } from '../../engine/checkpoint.js';
+import { targetLinearModules } from '../../engine/lora.js';
+import type { ModelConfig } from '../../engine/model-config.js';
+import { exportPeftAdapter, type PeftFiles } from '../../engine/peft.js';
+import { randomCheckpoint } from '../../engine/testing/random-checkpoint.js';
+import { gaussian, seededRandom } from '../../engine/transformer-weights.js';
 
 export const DEMO_MODEL_DIR = resolve('models/demo');
 
