@@ -1,6 +1,6 @@
 /**
- * Side-effect import for scripts run under plain Node (tsx): registers tfjs-core's gradients.
- * The work is done by the engine's `ensureGradients()` (src/engine/gradients.ts).
+ * Side-effect import for scripts: registers tfjs-core's gradients through the engine's
+ * `ensureGradients()` (src/engine/gradients.ts, which loads the union package @tensorflow/tfjs).
  */
 import { ensureGradients } from '../src/engine/gradients.js';
 

@@ -1,9 +1,27 @@
 /**
- * The engine's entry point for tfjs gradient registration. Every training entry point (the trainer,
- * worker threads, scripts) calls `ensureGradients()` first: a worker thread starts with a fresh
- * module graph, so registrations made by the main thread do not reach it. The implementation (a
- * resolve hook that lets plain Node load tfjs-core's ESM gradient registry) lives in
- * trainer-gradients.ts; it is a no-op when gradients are already registered (vitest loads the ESM
- * entry, which registers them).
+ * tfjs gradient registration for every training entry point (the trainer, worker threads, scripts).
+ * tfjs-core registers no gradients on its own; the union package `@tensorflow/tfjs` (the same
+ * version as tfjs-core, and the package `@tensorflow/tfjs-node(-gpu)` build on) registers all of
+ * them when it loads, in tfjs's global registry that every copy of tfjs-core reads. It is loaded on
+ * the first call, not at import, so processes that only serve never pay for it (about 0.3 s and
+ * the layers/converter bundles). A worker thread starts with a fresh module graph, so it calls
+ * `ensureGradients()` itself.
  */
-export { ensureGradients } from './trainer-gradients.js';
+import * as tf from '@tensorflow/tfjs-core';
+
+let ready: Promise<void> | undefined;
+
+/** Makes sure tf.grad / tf.variableGrads work (idempotent, safe to call before every training run). */
+export function ensureGradients(): Promise<void> {
+  ready ??= load();
+  return ready;
+}
+
+async function load(): Promise<void> {
+  if (tf.getGradient(tf.RealDiv) !== undefined) return;
+  await import('@tensorflow/tfjs');
+  // A different tfjs-core version under the union package would register into its own registry.
+  if (tf.getGradient(tf.RealDiv) === undefined) {
+    throw new Error('@tensorflow/tfjs registered no gradients visible to @tensorflow/tfjs-core: install both at the same version');
+  }
+}

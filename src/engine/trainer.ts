@@ -4,11 +4,11 @@
  * progress events, cancellation through an AbortSignal. No tensors leak per step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ensureGradients } from './trainer-gradients.js';
+import { ensureGradients } from './gradients.js';
 import { AdamW, clipByGlobalNorm, type AdamWOptions } from './trainer-optim.js';
 
 export { AdamW, clipByGlobalNorm, globalNorm, warmupCosineSchedule, type AdamWOptions } from './trainer-optim.js';
-export { ensureGradients } from './trainer-gradients.js';
+export { ensureGradients } from './gradients.js';
 export { buildLmBatch, maskedCrossEntropy, type LmBatch, type LmExample } from './trainer-loss.js';
 
 export interface TrainProgress {

@@ -12,9 +12,9 @@
  * has no meaning for a head over frozen features; the proximal term μ·‖W − W0‖² takes its role
  * (it stops the entropy term from collapsing all items onto one direction).
  *
- * Training needs tfjs gradients registered (`@tensorflow/tfjs-core/dist/register_all_gradients.js`,
- * as the engine trainer does; under plain Node see scripts/tfjs-gradients.ts). This module does not
- * import them itself so the scoring path (detector.ts → applyHead) never depends on them.
+ * Training needs tfjs gradients registered (`ensureGradients()` in src/engine/gradients.ts, as the
+ * engine trainer does). This module does not load them itself so the scoring path (detector.ts →
+ * applyHead) never depends on them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { OodRandom } from './random.js';

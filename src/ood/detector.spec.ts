@@ -1,4 +1,4 @@
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import '@tensorflow/tfjs'; // registers every tfjs-core gradient (see src/engine/gradients.ts)
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { deserializeDetector, serializeDetector } from './detector-codec.js';
