@@ -1,6 +1,7 @@
 /**
  * `npm run bench:unlearning [-- --quick] [--shapes a,b] [--methods a,b] [--skip-steps] [--model DIR]
- * [--out FILE] [--docs FILE]`: the unlearning benchmarks on the demo model and world. First the
+ * [--out FILE] [--docs FILE]`, or `-- --long [--quick] [--requests N]` for issue 16's 50 sequential
+ * requests alone (unlearning-long.ts; writes bench-results/unlearning-long.json): the unlearning benchmarks on the demo model and world. First the
  * request-shape suite (issue 11, unlearning-shapes.ts), then the per-step run of issue 4. Prints
  * tables, writes bench-results/unlearning.json ({ steps, shapes }), bench-results/
  * unlearning-details.json, and (full runs) the unlearning sections of docs/benchmarks.md with an SVG
@@ -17,6 +18,8 @@ import { runShapeSuite, SHAPES_FULL, SHAPES_QUICK, type Shape, type ShapeMethod 
 import { shapesSection, shapesTable } from './unlearning-shapes-report.js';
 import { docsSection, markdownTable, plotSvg, replaceSection } from './unlearning-bench-report.js';
 import { generateWorld } from './world.js';
+import { LONG_FULL, LONG_QUICK, runLongSuite } from './unlearning-long.js';
+import { longPlotSvg, longSection, longTable } from './unlearning-long-report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +30,8 @@ const { values: args } = parseArgs({
     shapes: { type: 'string' },
     methods: { type: 'string' },
     'skip-steps': { type: 'boolean', default: false },
+    long: { type: 'boolean', default: false },
+    requests: { type: 'string' },
   },
 });
 const quick = args.quick!;
@@ -35,7 +40,29 @@ if (!existsSync(`${args.model}/config.json`)) throw new Error(`no model in ${arg
 const { model, tokenizer } = await loadModel(args.model!);
 const world = generateWorld();
 const cfg = quick ? QUICK_CONFIG : FULL_CONFIG;
-console.log(`unlearning bench (${quick ? 'quick' : 'full'}) on ${args.model}, backend ${backend.name}`);
+console.log(`unlearning bench (${quick ? 'quick' : 'full'}${args.long ? ', long' : ''}) on ${args.model}, backend ${backend.name}`);
+if (args.long) {
+  // Issue 16: 50 sequential requests, its own JSON and docs section; the other suites do not run.
+  const longCfg = { ...(quick ? LONG_QUICK : LONG_FULL), ...(args.requests && { requests: Number(args.requests) }) };
+  const started = performance.now();
+  const result = await runLongSuite(model, tokenizer, world, longCfg, (line) => console.log(line));
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`\n${longTable(result)}\n`);
+  const out = args.out === 'bench-results/unlearning.json' ? 'bench-results/unlearning-long.json' : args.out!;
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ steps: result.steps, revoke: result.revoke, config: result.config, seconds }, null, 2)}\n`);
+  console.log(`wrote ${out}`);
+  const docs = args.docs ?? (quick || args.requests ? undefined : 'docs/benchmarks.md');
+  if (docs) {
+    const svgPath = 'unlearning-long.svg';
+    writeFileSync(`${dirname(docs)}/${svgPath}`, longPlotSvg(result));
+    const text = existsSync(docs) ? readFileSync(docs, 'utf8') : '# Benchmarks\n';
+    writeFileSync(docs, replaceSection(text, longSection(result, { date: new Date().toISOString().slice(0, 10), backend: backend.name, command: 'npm run bench:unlearning -- --long', seconds, svgPath }), 'unlearning-long'));
+    console.log(`updated ${docs}`);
+  }
+  model.dispose();
+  process.exit(0);
+}
 // The request-shape suite (issue 11) first: it is what users send. --shapes/--methods narrow it.
 const shapeCfg = {
   ...(quick ? SHAPES_QUICK : SHAPES_FULL),
