@@ -1,4 +1,9 @@
-import type * as tf from '@tensorflow/tfjs-core';
+/**
+ * LoRA as the forward pass consumes it (types and the per-row product). transformer.ts imports
+ * only this file and lora-types.ts: the code that builds an application (lora.ts, lora-rows.ts,
+ * lora-trainable.ts) takes the model as a `LoraBase`, so nothing imports back into the model.
+ */
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * What the forward pass adds to one linear module, in the fast layout:
@@ -40,4 +45,18 @@ export interface LoraApplication {
   rowModules?: Map<string, LoraRowApply>;
   /** Frees the tensors this application owns (never trainable variables it borrows). */
   dispose(): void;
+}
+
+/**
+ * The per-row term for x [b·s, dIn]: [b·s, dOut]. Written as broadcast products summed over the
+ * last axis ([b, s, 1, dIn]⊙[b, 1, r, dIn], then [b, s, 1, r]⊙[b, 1, dOut, r]): on WASM a batched
+ * matMul runs one packed single-batch product per row, slower at LoRA ranks than these
+ * b·s·r·(dIn + dOut) element operations.
+ */
+export function applyRowLora(x: tf.Tensor2D, m: LoraRowApply, b: number, s: number): tf.Tensor2D {
+  const [, r, dIn] = m.a.shape;
+  const dOut = m.b.shape[1];
+  const t = tf.sum(tf.mul(tf.reshape(x, [b, s, 1, dIn]), tf.reshape(m.a, [b, 1, r, dIn])), 3); // [b, s, r]
+  const y = tf.sum(tf.mul(tf.reshape(t, [b, s, 1, r]), tf.reshape(m.b, [b, 1, dOut, r])), 3); // [b, s, dOut]
+  return tf.reshape(y, [b * s, dOut]) as tf.Tensor2D;
 }

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraApplication, LoraRowApply } from './lora-application.js';
 import { validateAdapter } from './lora.js';
-import type { LoraAdapter, PlanEntry } from './lora-types.js';
-import type { TransformerModel } from './transformer.js';
+import type { LoraAdapter, LoraBase, PlanEntry } from './lora-types.js';
 
 /** One adapter module's factors in JS, PEFT layout: A [r, dIn] and B [dOut, r], row-major. */
 interface HostFactors {
@@ -53,7 +52,7 @@ export class LoraRowCache {
  * Measured on WASM (demo model, 8 rows, 8 distinct rank-8 adapters): no faster than stacking, whose
  * decode steps are bound by kernel dispatch, not FLOPs, so the inference engine keeps stacking there.
  */
-export function rowLora(model: TransformerModel, plans: PlanEntry[][], cache = new LoraRowCache()): LoraApplication {
+export function rowLora(model: LoraBase, plans: PlanEntry[][], cache = new LoraRowCache()): LoraApplication {
   const seen = new Set<LoraAdapter>();
   for (const row of plans) {
     for (const e of row) {
@@ -99,20 +98,6 @@ export function rowLora(model: TransformerModel, plans: PlanEntry[][], cache = n
     rowModules.set(name, { a: tf.tensor3d(a, [n, r, dIn]), b: tf.tensor3d(b, [n, dOut, r]) });
   }
   return app;
-}
-
-/**
- * The per-row term for x [b·s, dIn]: [b·s, dOut]. Written as broadcast products summed over the
- * last axis ([b, s, 1, dIn]⊙[b, 1, r, dIn], then [b, s, 1, r]⊙[b, 1, dOut, r]): on WASM a batched
- * matMul runs one packed single-batch product per row, slower at LoRA ranks than these
- * b·s·r·(dIn + dOut) element operations.
- */
-export function applyRowLora(x: tf.Tensor2D, m: LoraRowApply, b: number, s: number): tf.Tensor2D {
-  const [, r, dIn] = m.a.shape;
-  const dOut = m.b.shape[1];
-  const t = tf.sum(tf.mul(tf.reshape(x, [b, s, 1, dIn]), tf.reshape(m.a, [b, 1, r, dIn])), 3); // [b, s, r]
-  const y = tf.sum(tf.mul(tf.reshape(t, [b, s, 1, r]), tf.reshape(m.b, [b, 1, dOut, r])), 3); // [b, s, dOut]
-  return tf.reshape(y, [b * s, dOut]) as tf.Tensor2D;
 }
 
 /**

@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { transpose2dJs } from './layers.js';
 import { targetLinearModules, validateAdapter } from './lora.js';
 import type { LoraApplication } from './lora-application.js';
-import type { LoraAdapter, LoraModuleWeights } from './lora-types.js';
-import type { TransformerModel } from './transformer.js';
+import type { LoraAdapter, LoraBase, LoraModuleWeights } from './lora-types.js';
 import { seededRandom } from './transformer-weights.js';
 
 /** A LoRA being trained: tf.Variables in the fast layout (Aᵀ [dIn, r], Bᵀ [r, dOut]). */
@@ -44,7 +43,7 @@ let nextId = 0;
  * U(−1/√dIn, 1/√dIn) drawn in A's [r, dIn] order from a seeded generator, and B = 0 (so the
  * adapter starts as the identity edit).
  */
-export function createTrainableLora(model: TransformerModel, options: TrainableLoraOptions): TrainableLora {
+export function createTrainableLora(model: LoraBase, options: TrainableLoraOptions): TrainableLora {
   const { rank } = options;
   const alpha = options.alpha ?? rank;
   const targetModules = [...(options.targetModules ?? options.init?.targetModules ?? [])];

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from './model-config.js';
 
 /**
  * LoRA factors of one adapted module, in PEFT's conventions:
@@ -26,4 +27,13 @@ export interface LoraAdapter {
 export interface PlanEntry {
   adapter: LoraAdapter;
   strength: number;
+}
+
+/**
+ * What building a LoRA application needs of a model (TransformerModel is one): its config and its
+ * weights by HF name, fast layout ([dIn, dOut] for linear weights).
+ */
+export interface LoraBase {
+  readonly config: ModelConfig;
+  readonly params: Map<string, tf.Tensor>;
 }

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { transpose2dJs } from './layers.js';
 import type { LoraApplication, LoraModuleApply } from './lora-application.js';
-import type { LoraAdapter, PlanEntry } from './lora-types.js';
+import type { LoraAdapter, LoraBase, PlanEntry } from './lora-types.js';
 import type { ModelConfig, ModelFamily } from './model-config.js';
-import type { TransformerModel } from './transformer.js';
 import { linearModules, type LinearModule } from './transformer-weights.js';
 
 export type { LoraApplication, LoraModuleApply } from './lora-application.js';
@@ -107,7 +106,7 @@ export interface StackOptions {
  * every adapter used anywhere in the batch gets a slot, and a row's slots for adapters it does not
  * use are 0). An adapter listed twice in a row adds its strengths. Never averages A's and B's.
  */
-export function stackLora(model: TransformerModel, plan: PlanEntry[] | PlanEntry[][], options: StackOptions = {}): LoraApplication {
+export function stackLora(model: LoraBase, plan: PlanEntry[] | PlanEntry[][], options: StackOptions = {}): LoraApplication {
   const rows: PlanEntry[][] = isPerRow(plan) ? plan : [plan];
   const cache = options.cache ?? new LoraFactorCache();
   const app = emptyApplication();
@@ -157,7 +156,7 @@ export function stackLora(model: TransformerModel, plan: PlanEntry[] | PlanEntry
  * plan shared by every row. Dispose the returned application to free the merged copies.
  * Computed as Aᵀ_stack·(scale ⊙ Bᵀ_stack): one [dIn, Σr]·[Σr, dOut] product, no transpose flags.
  */
-export function mergeLora(model: TransformerModel, plan: PlanEntry[], options: StackOptions = {}): LoraApplication {
+export function mergeLora(model: LoraBase, plan: PlanEntry[], options: StackOptions = {}): LoraApplication {
   const stacked = stackLora(model, plan, options);
   const app = emptyApplication();
   try {
