@@ -6,6 +6,7 @@ import { TasksGenerator1795940000000 } from './1795940000000-TasksGenerator.js';
 import { ReliabilitySecurity1796000000000 } from './1796000000000-ReliabilitySecurity.js';
 import { JobHeartbeat1796010000000 } from './1796010000000-JobHeartbeat.js';
 import { UnlearningReview1796020000000 } from './1796020000000-UnlearningReview.js';
+import { RoutingDecisionEndpoint1796031400000 } from './1796031400000-RoutingDecisionEndpoint.js';
 
 /**
  * Every migration, oldest first. Listed explicitly (no glob) so the same list works from
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   ReliabilitySecurity1796000000000,
   JobHeartbeat1796010000000,
   UnlearningReview1796020000000,
+  RoutingDecisionEndpoint1796031400000,
 ];

@@ -119,7 +119,24 @@ export function trainByteLevelBpe(texts: readonly string[], vocabSize: number): 
   };
 }
 
-/** Minimal `tokenizer_config.json` companion (special tokens, no BOS added). */
+/**
+ * The demo model's chat template (issue 14). The model only knows `Question: …\nAnswer: ….` (see
+ * formatPrompt): a user turn becomes a question, an assistant turn an answer, a system (or
+ * developer) turn a plain line before them, and the generation prompt is `Answer:`, so a one-question
+ * chat renders exactly the prompt the model was trained on. Other roles are refused by the template.
+ */
+export const DEMO_CHAT_TEMPLATE = [
+  '{%- for message in messages -%}',
+  "{%- if message.role == 'system' or message.role == 'developer' -%}{{ message.content + '\\n' }}",
+  "{%- elif message.role == 'user' -%}{{ 'Question: ' + message.content + '\\n' }}",
+  "{%- elif message.role == 'assistant' -%}{{ 'Answer: ' + message.content + '\\n' }}",
+  "{%- else -%}{{ raise_exception('the demo model has no role ' + message.role) }}",
+  '{%- endif -%}',
+  '{%- endfor -%}',
+  "{%- if add_generation_prompt -%}{{ 'Answer:' }}{%- endif -%}",
+].join('\n');
+
+/** Minimal `tokenizer_config.json` companion (special tokens, no BOS added, the chat template). */
 export function tokenizerConfig(): Record<string, unknown> {
   return {
     tokenizer_class: 'PreTrainedTokenizerFast',
@@ -131,5 +148,6 @@ export function tokenizerConfig(): Record<string, unknown> {
     add_eos_token: false,
     model_max_length: 128,
     clean_up_tokenization_spaces: false,
+    chat_template: DEMO_CHAT_TEMPLATE,
   };
 }

@@ -23,11 +23,13 @@ export interface CompletionLimits {
   maxPrompts: number;
 }
 
-export function completionRequestSchema(limits: CompletionLimits) {
-  return z.strictObject({
+/**
+ * The fields /v1/completions and /v1/chat/completions share (sampling, streaming, Lethe's
+ * extension), so both endpoints validate them alike.
+ */
+export function sharedRequestFields() {
+  return {
     model: z.string().min(1).max(300),
-    prompt: z.union([z.string(), z.array(z.string()).min(1).max(limits.maxPrompts), tokenList, z.array(tokenList).min(1).max(limits.maxPrompts)]),
-    max_tokens: z.number().int().min(1).max(limits.maxTokensLimit).default(16),
     temperature: z.number().min(0).max(2).default(1),
     top_p: z.number().gt(0).max(1).default(1),
     stop: z
@@ -45,6 +47,14 @@ export function completionRequestSchema(limits: CompletionLimits) {
         adapters: z.array(adapterSelection).max(64).default([]),
       })
       .default({ routing: 'auto', adapters: [] }),
+  };
+}
+
+export function completionRequestSchema(limits: CompletionLimits) {
+  return z.strictObject({
+    ...sharedRequestFields(),
+    prompt: z.union([z.string(), z.array(z.string()).min(1).max(limits.maxPrompts), tokenList, z.array(tokenList).min(1).max(limits.maxPrompts)]),
+    max_tokens: z.number().int().min(1).max(limits.maxTokensLimit).default(16),
   });
 }
 
@@ -60,8 +70,13 @@ export function parseCompletionRequest(body: unknown, limits: CompletionLimits):
   if (!schema) schemas.set(key, (schema = completionRequestSchema(limits)));
   const r = schema.safeParse(body ?? {});
   if (r.success) return r.data;
-  throw DomainError.validation(
-    r.error.issues.map((i) => ({
+  throw validationError(r.error);
+}
+
+/** A zod error as the service's VALIDATION error, each issue with its field path. */
+export function validationError(error: z.ZodError): DomainError {
+  return DomainError.validation(
+    error.issues.map((i) => ({
       field: i.path.length > 0 ? i.path.join('.') : 'body',
       message: i.code === 'unrecognized_keys' ? `unsupported field(s): ${(i as { keys?: string[] }).keys?.join(', ')}` : i.message,
     })),

@@ -3,13 +3,12 @@ import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags, ApiTooMan
 import type { Request, Response } from 'express';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { Principal, Roles, type AuthPrincipal } from '../auth/auth.decorators.js';
-import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { ErrorFilter, requestIdOf } from '../common/error.filter.js';
-import { startSsePings } from '../common/sse.js';
 import type { CompletionChunk, ModelCard } from './completion.dto.js';
 import { CompletionsService } from './completions.service.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { ModelHost } from './model-host.service.js';
+import { respondWithInference } from './inference-response.js';
 
 /** OpenAI-compatible inference routes (issue 5). */
 @ApiTags('inference')
@@ -38,53 +37,20 @@ export class CompletionsController {
   @ApiOkResponse({ description: 'An OpenAI `text_completion` object with `lethe.routing`.' })
   @ApiTooManyRequestsResponse({ description: 'Queue full; retry after `Retry-After` seconds.' })
   async create(@Body() body: unknown, @Principal() who: AuthPrincipal, @Req() req: Request, @Res() res: Response): Promise<void> {
-    const abort = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    let streaming = false;
-    let stopPings = (): void => undefined;
-    try {
+    await respondWithInference(req, res, this.errors, this.config.ssePingSeconds * 1000, async (io) => {
       const prepared = await this.completions.prepare(body, who, requestIdOf(req));
       if (!prepared.request.stream) {
-        const out = await this.completions.run(prepared, abort.signal);
-        res.status(200).json(out);
+        io.json(await this.completions.run(prepared, io.signal));
         return;
       }
       const base = { id: prepared.id, object: 'text_completion' as const, created: prepared.created, model: prepared.model };
-      const send = (chunk: CompletionChunk) => {
-        if (!streaming) {
-          streaming = true;
-          res.status(200).set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-          res.flushHeaders();
-          stopPings = startSsePings(res, this.config.ssePingSeconds * 1000);
-        }
-        res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-      };
-      const out = await this.completions.run(prepared, abort.signal, (d) => {
+      const out = await this.completions.run(prepared, io.signal, (d) => {
         if (d.text === '' && !d.finishReason) return;
-        send({ ...base, choices: [{ index: d.index, text: d.text, logprobs: null, finish_reason: d.finishReason ?? null }] });
+        io.send({ ...base, choices: [{ index: d.index, text: d.text, logprobs: null, finish_reason: d.finishReason ?? null }] } satisfies CompletionChunk);
       });
-      send({ ...base, choices: [], usage: out.usage, lethe: out.lethe });
-      res.write('data: [DONE]\n\n');
-      res.end();
-    } catch (e) {
-      if (abort.signal.aborted) return; // the client left; nobody to answer
-      const { status, body: errBody } = this.errors.toResponse(e, req);
-      if (streaming) {
-        // Mid-stream failure: OpenAI-style error event, then the end of the stream.
-        res.write(`data: ${JSON.stringify(errBody)}\n\n`);
-        res.write('data: [DONE]\n\n');
-        res.end();
-        return;
-      }
-      if (e instanceof DomainError && e.code === ErrorCode.TOO_MANY_REQUESTS) {
-        res.setHeader('retry-after', String((e.details as { retryAfterSeconds: number }).retryAfterSeconds));
-      }
-      res.status(status).json(errBody);
-    } finally {
-      stopPings();
-    }
+      io.send({ ...base, choices: [], usage: out.usage, lethe: out.lethe } satisfies CompletionChunk);
+      io.done();
+    });
   }
 
   @Get('models')

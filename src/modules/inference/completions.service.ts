@@ -14,9 +14,20 @@ import { ModelHost } from './model-host.service.js';
 import { RoutingDecisionRepository } from './routing-decision.repository.js';
 import { RoutingService } from './routing.service.js';
 
+/** Which OpenAI endpoint a request came through (kept on its routing decisions). */
+export type InferenceEndpoint = 'completions' | 'chat.completions';
+
+/** How prepareRequest() names what it is given (the chat endpoint passes a rendered prompt). */
+export interface PrepareOptions {
+  endpoint?: InferenceEndpoint;
+  /** Field that prompt errors (too long, no tokens) name; default `prompt` / `prompt.<i>`. */
+  promptField?: string;
+}
+
 /** A validated, tokenized and routed request, ready to run. */
 export interface PreparedCompletion {
   id: string;
+  endpoint: InferenceEndpoint;
   requestId: string;
   created: number;
   model: string;
@@ -41,7 +52,8 @@ export interface CompletionDelta {
 /**
  * POST /v1/completions behind the controller: validation, model and adapter resolution, routing
  * (one plan per prompt), the model host, decisions on record (sampled), audit of `routing: none`,
- * metrics. Errors are DomainErrors (4xx for every input problem).
+ * metrics. Errors are DomainErrors (4xx for every input problem). /v1/chat/completions comes in
+ * through prepareRequest() with its rendered prompt, so both endpoints share all of it.
  */
 @Injectable()
 export class CompletionsService {
@@ -59,12 +71,33 @@ export class CompletionsService {
   /** Validates and tokenizes, checks the routing request and starts routing; nothing is queued yet. */
   async prepare(body: unknown, principal: AuthPrincipal, requestId: string | undefined): Promise<PreparedCompletion> {
     const startedAt = performance.now();
+    this.assertReady();
+    const i = this.config.inference;
+    const request = parseCompletionRequest(body, { maxTokensLimit: i.maxTokensLimit, maxPrompts: i.maxPrompts });
+    return this.prepareRequest(request, principal, requestId, {}, startedAt);
+  }
+
+  /** 503 until the model host has loaded the model. */
+  assertReady(): void {
     const status = this.host.status();
     if (status.state !== 'ready' || !this.host.tokenizer || !this.host.modelConfig) {
       throw new DomainError(ErrorCode.UNAVAILABLE, `model ${status.modelId} is not ready (${status.state}: ${status.detail})`, { model: status.modelId, state: status.state });
     }
-    const i = this.config.inference;
-    const request = parseCompletionRequest(body, { maxTokensLimit: i.maxTokensLimit, maxPrompts: i.maxPrompts });
+  }
+
+  /**
+   * prepare() for a request already validated: the chat endpoint renders its messages into one
+   * prompt and comes in here, so both endpoints share model and adapter resolution, routing (with
+   * its gates), limits, metrics, decisions on record and the audit of `routing: none`.
+   */
+  async prepareRequest(
+    request: CompletionRequest,
+    principal: AuthPrincipal,
+    requestId: string | undefined,
+    options: PrepareOptions = {},
+    startedAt = performance.now(),
+  ): Promise<PreparedCompletion> {
+    this.assertReady();
     const selections: AdapterSelection[] = [...request.lethe.adapters];
     const base = this.host.modelId;
     if (request.model !== base) {
@@ -77,13 +110,15 @@ export class CompletionsService {
       }
       selections.unshift({ name: request.model.slice(sep + 1) });
     }
-    const prompts = this.tokenize(request.prompt);
+    const prompts = this.tokenize(request.prompt, options.promptField);
     const role = principal.role as CallerRole;
     const { plans } = this.routing.begin({ mode: request.lethe.routing, adapters: selections, role, prompts: prompts.map((p) => ({ text: p.text, tokens: p.tokens })) });
     plans.catch(() => undefined); // a routing failure reaches the caller through run()
-    const id = `cmpl-${randomUUID()}`;
+    const endpoint = options.endpoint ?? 'completions';
+    const id = `${endpoint === 'chat.completions' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     return {
       id,
+      endpoint,
       requestId: requestId ?? id,
       created: Math.floor(Date.now() / 1000),
       model: request.model,
@@ -155,13 +190,13 @@ export class CompletionsService {
     };
   }
 
-  private tokenize(prompt: CompletionRequest['prompt']): Array<{ text: string; tokens: number[] }> {
+  private tokenize(prompt: CompletionRequest['prompt'], promptField?: string): Array<{ text: string; tokens: number[] }> {
     const tok = this.host.tokenizer!;
     const cfg = this.host.modelConfig!;
     const list: Array<string | number[]> =
       typeof prompt === 'string' ? [prompt] : prompt.length > 0 && typeof prompt[0] === 'number' ? [prompt as number[]] : (prompt as Array<string | number[]>);
     return list.map((p, idx) => {
-      const field = list.length === 1 && typeof prompt === 'string' ? 'prompt' : `prompt.${idx}`;
+      const field = promptField ?? (list.length === 1 && typeof prompt === 'string' ? 'prompt' : `prompt.${idx}`);
       let tokens: number[];
       let text: string;
       if (typeof p === 'string') {
@@ -190,13 +225,14 @@ export class CompletionsService {
           actor: p.principal.keyId,
           action: 'inference.routing_none',
           subject: `completion:${p.requestId}`,
-          details: { model: p.model, plans },
+          details: { model: p.model, endpoint: p.endpoint, plans },
         });
       }
       if (!store) return;
       await this.decisions.insertMany(
         plans.map((plan, index) => ({
           requestId: p.requestId,
+          endpoint: p.endpoint,
           promptIndex: index,
           apiKeyId: p.principal.keyId,
           model: p.model,

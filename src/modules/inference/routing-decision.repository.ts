@@ -6,6 +6,8 @@ import type { RoutingPlan } from '../../routing/routing-types.js';
 export interface RoutingDecisionRecord {
   id: string;
   requestId: string;
+  /** The OpenAI endpoint the request came through. */
+  endpoint: 'completions' | 'chat.completions';
   promptIndex: number;
   apiKeyId: string | null;
   model: string;
@@ -26,6 +28,7 @@ export interface RoutingDecisionFilter {
   adapterId?: string;
   apiKeyId?: string;
   requestId?: string;
+  endpoint?: RoutingDecisionRecord['endpoint'];
   since?: Date;
   until?: Date;
   limit: number;
@@ -35,6 +38,7 @@ export interface RoutingDecisionFilter {
 interface Row {
   id: string;
   request_id: string;
+  endpoint: RoutingDecisionRecord['endpoint'];
   prompt_index: number;
   api_key_id: string | null;
   model: string;
@@ -58,12 +62,12 @@ export class RoutingDecisionRepository {
     if (rows.length === 0) return;
     const values: unknown[] = [];
     const tuples = rows.map((r, i) => {
-      values.push(r.requestId, r.promptIndex, r.apiKeyId, r.model, r.mode, JSON.stringify(r.plan), r.adapterIds, r.registryVersion, r.policy, r.latencyMs, r.promptTokens, r.completionTokens);
-      const b = i * 12;
-      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::uuid[], $${b + 8}, $${b + 9}, $${b + 10}, $${b + 11}, $${b + 12})`;
+      values.push(r.requestId, r.promptIndex, r.apiKeyId, r.model, r.mode, JSON.stringify(r.plan), r.adapterIds, r.registryVersion, r.policy, r.latencyMs, r.promptTokens, r.completionTokens, r.endpoint);
+      const b = i * 13;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::uuid[], $${b + 8}, $${b + 9}, $${b + 10}, $${b + 11}, $${b + 12}, $${b + 13})`;
     });
     await this.ds.query(
-      `INSERT INTO routing_decision (request_id, prompt_index, api_key_id, model, mode, plan, adapter_ids, registry_version, policy, latency_ms, prompt_tokens, completion_tokens)
+      `INSERT INTO routing_decision (request_id, prompt_index, api_key_id, model, mode, plan, adapter_ids, registry_version, policy, latency_ms, prompt_tokens, completion_tokens, endpoint)
        VALUES ${tuples.join(', ')}`,
       values,
     );
@@ -80,12 +84,13 @@ export class RoutingDecisionRepository {
     if (f.adapterId) add('adapter_ids @> ARRAY[?]::uuid[]', f.adapterId);
     if (f.apiKeyId) add('api_key_id = ?', f.apiKeyId);
     if (f.requestId) add('request_id = ?', f.requestId);
+    if (f.endpoint) add('endpoint = ?', f.endpoint);
     if (f.since) add('created_at >= ?', f.since);
     if (f.until) add('created_at < ?', f.until);
     const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const [{ n }]: Array<{ n: string }> = await this.ds.query(`SELECT count(*) AS n FROM routing_decision ${w}`, params);
     const rows: Row[] = await this.ds.query(
-      `SELECT id, request_id, prompt_index, api_key_id, model, mode, plan, adapter_ids, registry_version, policy, latency_ms,
+      `SELECT id, request_id, endpoint, prompt_index, api_key_id, model, mode, plan, adapter_ids, registry_version, policy, latency_ms,
               prompt_tokens, completion_tokens, created_at
          FROM routing_decision ${w} ORDER BY created_at DESC, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, f.limit, f.offset],
@@ -98,6 +103,7 @@ function mapRow(r: Row): RoutingDecisionRecord {
   return {
     id: r.id,
     requestId: r.request_id,
+    endpoint: r.endpoint,
     promptIndex: r.prompt_index,
     apiKeyId: r.api_key_id,
     model: r.model,

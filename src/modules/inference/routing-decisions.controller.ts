@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsISO8601, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
+import { IsIn, IsISO8601, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
 import { Roles } from '../auth/auth.decorators.js';
 import { RoutingDecisionRepository, type RoutingDecisionRecord } from './routing-decision.repository.js';
 
@@ -25,6 +25,12 @@ export class RoutingDecisionQueryDto {
   @Transform(blankToUndefined)
   @IsOptional()
   requestId?: string;
+
+  @ApiPropertyOptional({ enum: ['completions', 'chat.completions'], description: 'Only requests made through this endpoint.' })
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @IsIn(['completions', 'chat.completions'])
+  endpoint?: 'completions' | 'chat.completions';
 
   @ApiPropertyOptional({ format: 'date-time', description: 'From this time (inclusive).' })
   @Transform(blankToUndefined)
@@ -89,6 +95,7 @@ export class RoutingDecisionsController {
       adapterId: q.adapterId,
       apiKeyId: q.keyId,
       requestId: q.requestId,
+      endpoint: q.endpoint,
       since: q.from ? new Date(q.from) : undefined,
       until: q.to ? new Date(q.to) : undefined,
       limit,
