@@ -311,8 +311,10 @@ describe('admin console in headless Chromium', () => {
       const res = await http(app.baseUrl, 'POST', '/v1/completions', { key: client.key, body: { model: 'tiny', prompt, max_tokens: 2, temperature: 0 } });
       expect(res.status).toBe(200);
     }
+    const chat = await http(app.baseUrl, 'POST', '/v1/chat/completions', { key: client.key, body: { model: 'tiny', messages: [{ role: 'user', content: TINY_FORGET[0].prompt }], max_tokens: 2, temperature: 0 } });
+    expect(chat.status).toBe(200);
     const decisions = (await http(app.baseUrl, 'GET', `/v1/admin/routing-decisions?adapterId=${request.adapterId}&limit=1000`, { key: app.adminKey })).body.items as Decision[];
-    expect(decisions).toHaveLength(TINY_FORGET.length + TINY_REFERENCES.length);
+    expect(decisions).toHaveLength(TINY_FORGET.length + TINY_REFERENCES.length + 1);
     const appliedIn = decisions.filter((d) => d.plan.entries.some((e) => e.adapterId === request.adapterId && e.applied));
     const applied = appliedIn.length;
 
@@ -339,7 +341,7 @@ describe('admin console in headless Chromium', () => {
   it("searches routing decisions by adapter, key and time, and shows a decision's plan and scores", async () => {
     await page.getByRole('link', { name: 'Routing decisions' }).click();
     await page.getByRole('heading', { level: 1, name: 'Routing decisions' }).waitFor();
-    const total = TINY_FORGET.length + TINY_REFERENCES.length;
+    const total = TINY_FORGET.length + TINY_REFERENCES.length + 1; // one prompt came through chat
     const count = page.getByTestId('decisions-count');
     await page.getByLabel('Adapter id').fill(request.adapterId);
     await page.getByRole('button', { name: 'Search' }).click();
@@ -365,6 +367,17 @@ describe('admin console in headless Chromium', () => {
     ]);
     expect(Object.keys(entry.scores)).toEqual(expect.arrayContaining(['gate', 'z']));
     await shot('09-routing-decision');
+
+    // The chat request: found by endpoint, and labelled as chat.
+    await page.getByLabel('Endpoint').selectOption('chat.completions');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => count.textContent()).toBe('1 decision match; showing 1–1.');
+    const chatItem = page.getByTestId('decisions').locator('li');
+    expect(await chatItem.locator('summary').textContent()).toContain('chat/completions');
+    await chatItem.locator('summary').click();
+    await expect.poll(() => chatItem.textContent()).toContain('/v1/chat/completions');
+    await shot('09b-routing-decision-chat');
+    await page.getByLabel('Endpoint').selectOption('');
 
     // By key: the same decisions; a key that made none: nothing; a window before them: nothing.
     await page.getByLabel('Adapter id').fill('');

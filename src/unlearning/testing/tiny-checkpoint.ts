@@ -33,7 +33,8 @@ export async function writeTinyCheckpoint(seed = 3): Promise<string> {
       config: { ...ck.config, eos_token_id: 1, pad_token_id: 2 },
       weights: ck.weights,
       tokenizerJson,
-      tokenizerConfig: { eos_token: '<eos>', pad_token: '<pad>', unk_token: '<unk>' },
+      // Chat turns are the words themselves, so a one-message chat is exactly its completion prompt.
+      tokenizerConfig: { eos_token: '<eos>', pad_token: '<pad>', unk_token: '<unk>', chat_template: "{{ messages | map(attribute='content') | join(' ') }}" },
     });
   } finally {
     tf.dispose([...ck.weights.values()]);

@@ -131,10 +131,14 @@ export interface RoutingPlan {
   registryVersion?: number;
 }
 
-/** One stored routing decision (one prompt of one completion request). */
+/** The OpenAI endpoint a request came through. */
+export type InferenceEndpoint = 'completions' | 'chat.completions';
+
+/** One stored routing decision (one prompt of one completion or chat completion request). */
 export interface RoutingDecision {
   id: string;
   requestId: string;
+  endpoint: InferenceEndpoint;
   promptIndex: number;
   apiKeyId: string | null;
   keyId: string | null;

@@ -8,6 +8,7 @@ const entry = (e: Entry): PlanEntry => ({ name: e.adapterId, version: 1, kind: '
 const decision = (minute: number, entries: Entry[], at: string = new Date(T0 + minute * 60_000).toISOString()): RoutingDecision => ({
   id: `d${minute}`,
   requestId: `r${minute}`,
+  endpoint: 'completions',
   promptIndex: 0,
   apiKeyId: null,
   keyId: null,

@@ -1,24 +1,28 @@
 import { useState } from 'preact/hooks';
 import { listRoutingDecisions } from '../api/endpoints.js';
-import type { RoutingDecision } from '../api/types.js';
-import { draftSetter } from '../components/filter-fields.js';
+import type { InferenceEndpoint, RoutingDecision } from '../api/types.js';
+import { ChoiceFilter, draftSetter } from '../components/filter-fields.js';
 import { Facts, LoadView } from '../components/load-view.js';
 import { PlanTable } from '../components/plan-table.js';
 import { formatTime, localInputToIso } from '../lib/format.js';
 import { useLoad } from '../lib/use-load.js';
 
 const PAGE = 50;
+const ENDPOINTS: readonly InferenceEndpoint[] = ['chat.completions', 'completions'];
+/** How a decision names its endpoint: the request's path under /v1. */
+export const endpointLabel = (e: InferenceEndpoint | undefined): string => (e === 'chat.completions' ? 'chat/completions' : 'completions');
 
 interface Search {
   adapterId: string;
   keyId: string;
+  endpoint: string;
   from: string;
   to: string;
 }
 
 /** Routing decisions searched by adapter, API key and time; each shows its plan and scores. */
 export function RoutingPage() {
-  const empty: Search = { adapterId: '', keyId: '', from: '', to: '' };
+  const empty: Search = { adapterId: '', keyId: '', endpoint: '', from: '', to: '' };
   const [draft, setDraft] = useState<Search>(empty);
   const [search, setSearch] = useState<Search>(empty);
   const [cursors, setCursors] = useState<(number | undefined)[]>([undefined]);
@@ -26,7 +30,7 @@ export function RoutingPage() {
   const [load] = useLoad(
     (s) =>
       listRoutingDecisions(
-        { adapterId: search.adapterId.trim(), keyId: search.keyId.trim(), from: localInputToIso(search.from), to: localInputToIso(search.to), limit: PAGE, after: cursor },
+        { adapterId: search.adapterId.trim(), keyId: search.keyId.trim(), endpoint: search.endpoint, from: localInputToIso(search.from), to: localInputToIso(search.to), limit: PAGE, after: cursor },
         s,
       ),
     [search, cursor],
@@ -53,6 +57,7 @@ export function RoutingPage() {
           <label for="r-key">API key id</label>
           <input id="r-key" value={draft.keyId} onInput={set('keyId')} />
         </div>
+        <ChoiceFilter id="r-endpoint" label="Endpoint" value={draft.endpoint} choices={ENDPOINTS} onChange={set('endpoint')} />
         <div>
           <label for="r-from">From</label>
           <input id="r-from" type="datetime-local" step={1} value={draft.from} onInput={set('from')} />
@@ -101,12 +106,13 @@ function Decision({ d }: { d: RoutingDecision }) {
     <li data-id={d.id}>
       <details>
         <summary>
-          {formatTime(d.createdAt)} · key {d.keyId ?? '—'} · {d.model} · {applied} adapter{applied === 1 ? '' : 's'} applied · {d.mode}
+          {formatTime(d.createdAt)} · {endpointLabel(d.endpoint)} · key {d.keyId ?? '—'} · {d.model} · {applied} adapter{applied === 1 ? '' : 's'} applied · {d.mode}
         </summary>
         <Facts
           items={[
             ['Decision', <code>{d.id}</code>],
             ['Request', `${d.requestId} (prompt ${d.promptIndex})`],
+            ['Endpoint', `/v1/${endpointLabel(d.endpoint)}`],
             ['Gate policy', d.policy],
             ['Registry version', String(d.registryVersion)],
             ['Tokens', `${d.promptTokens} prompt, ${d.completionTokens} completion`],
