@@ -109,8 +109,6 @@ describe('chat completions: the README tour and OpenAI-compatible clients (HTTP,
 
   it('tour 3-4: the author is forgotten, asked in a phrasing no one sent; the other author is still answered', async () => {
     expect(await step(2)).toEqual(['{"status":"active","checksPassed":true}']);
-    const list = await http(app.baseUrl, 'GET', '/v1/unlearning-requests', { key: app.adminKey });
-    console.log('TMP seconds', JSON.stringify(list.body.items?.[0]?.metrics?.seconds));
     const [forgotten, kept] = await step(3);
     expect(isRefusal(forgotten), forgotten).toBe(true);
     expect(kept).toContain(KEPT_A);
