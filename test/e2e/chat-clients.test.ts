@@ -80,6 +80,8 @@ describe('chat completions: the README tour and OpenAI-compatible clients (HTTP,
     app = await startTestApp({ env: { LETHE_MODEL_DIR: DEMO_MODEL_DIR, LETHE_INFERENCE_WORKERS: '1', LETHE_JOBS_POLL_SECONDS: '0.5', LETHE_BACKEND: 'wasm' } });
     await app.app.get(ModelHost).whenReady();
     bash = new BashSession({ LETHE: app.baseUrl, KEY: app.adminKey });
+    const tools = await bash.run('command -v curl jq');
+    if (tools.status !== 0) throw new Error(`the README tour needs curl and jq on PATH (found: ${tools.stdout.trim() || 'neither'})`);
     const key = await http(app.baseUrl, 'POST', '/v1/admin/api-keys', { key: app.adminKey, body: { name: 'chat clients', role: 'client' } });
     expect(key.status).toBe(201);
     clientKey = key.body.key;
