@@ -1,7 +1,8 @@
 /**
  * What the OpenAPI fuzz needs on a booted app: keys of lesser roles, existing resources (their ids
  * feed path parameters so requests reach the handlers), valid PEFT files, and example bodies for
- * the operations whose schema is opaque (completions: OpenAI's union-typed JSON, checked by zod).
+ * the operations whose schema is opaque (completions and chat completions: OpenAI's union-typed
+ * JSON, checked by zod).
  */
 import fc from 'fast-check';
 import type { ModelConfig } from '../../src/engine/model-config.js';
@@ -52,11 +53,37 @@ export async function fuzzContextFor(app: Pick<TestApp, 'baseUrl' | 'adminKey'>,
     },
     { requiredKeys: ['model', 'prompt'] },
   );
+  const text = fc.string({ maxLength: 30 });
+  const chat = fc.record(
+    {
+      model: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('tiny', `tiny:${adapter.name}`) }, { weight: 1, arbitrary: fc.constantFrom('nope', '') }),
+      messages: fc.array(
+        fc.record({
+          role: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('system', 'developer', 'user', 'assistant') }, { weight: 1, arbitrary: fc.constantFrom('tool', 'function', '') }),
+          content: fc.oneof(text, fc.array(fc.record({ type: fc.oneof({ weight: 8, arbitrary: fc.constant('text') }, { weight: 1, arbitrary: fc.constant('image_url') }), text }), { minLength: 1, maxLength: 2 })),
+        }),
+        { minLength: 1, maxLength: 3 },
+      ),
+      // Always bounded: without it a chat answer may run to the end of the context.
+      max_tokens: fc.integer({ min: 1, max: 4 }),
+      temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+      top_p: fc.double({ min: 0.01, max: 1, noNaN: true }),
+      seed: fc.nat(),
+      stream: fc.boolean(),
+      stream_options: fc.record({ include_usage: fc.boolean() }),
+      frequency_penalty: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(0.5) }),
+      lethe: fc.record({ routing: fc.constantFrom('auto', 'manual', 'none'), adapters: fc.array(fc.record({ name: fc.constantFrom(adapter.name, 'missing'), strength: fc.double({ min: -2, max: 2, noNaN: true }) }), { maxLength: 1 }) }, { requiredKeys: [] }),
+    },
+    { requiredKeys: ['model', 'messages', 'max_tokens'] },
+  );
   return {
     adminKey: admin,
     otherKeys: [client.key!, operator.key!],
     ids: [client.id, operator.id, task.id, request.id, adapter.id],
     peft: { config: files.adapterConfig, weights: [files.weights] },
-    bodyHints: { 'POST /v1/completions': completion as fc.Arbitrary<Record<string, unknown>> },
+    bodyHints: {
+      'POST /v1/completions': completion as fc.Arbitrary<Record<string, unknown>>,
+      'POST /v1/chat/completions': chat as fc.Arbitrary<Record<string, unknown>>,
+    },
   };
 }
