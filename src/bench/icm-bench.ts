@@ -1,202 +1,317 @@
 /**
- * ICM-LoRA benchmark (issue 6): per task of the demo suite, accuracy of the base model, the trained
- * task adapter, adapters generated from the task's condition (mean over 5 seeds), the average of the
- * task's checkpoints, and a control generated with another task's condition; the generator's bytes
- * against the bytes of every checkpoint it was trained on; a held-out task the generator never saw.
+ * ICM-LoRA benchmark (issue 15): a compositional task family (asked fact × answered fact × answer
+ * template) on the demo world. Every task gets a trained adapter (held-out ones too, for the
+ * benchmark's denominators only); tasks the adapter learns below `minLearned` on unseen authors are
+ * dropped. The generator is trained on the seen tasks' checkpoints only and generates, from each
+ * task's in-context examples, an adapter for seen and held-out tasks. Side by side in the same run:
+ * the simplest alternative (store every seen adapter; for a held-out task, the seen adapter whose
+ * condition is nearest) and generator variants (`designs`).
  */
-import type { LoraAdapter } from '../engine/lora-types.js';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { disposeAdapter } from '../engine/lora-trainable.js';
+import type { LoraAdapter } from '../engine/lora-types.js';
+import { loadPeftAdapter, savePeftAdapter } from '../engine/peft.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import type { ArchitectureOptions } from '../icm/generator.js';
-import { trainTaskGenerator, type GeneratorMetrics } from '../icm/generator-training.js';
-import { buildTaskData, HELD_OUT_TASK, TASK_SUITE, type TaskData } from '../icm/task-suite.js';
-import { averageAdapters, evaluateTask, taskCondition, trainTaskAdapter, type TaskTokenizer, type TaskTrainingOptions } from '../icm/task-training.js';
-import { generateWorld } from './world.js';
+import { BasisGenerator, type BasisGeneratorOptions } from '../icm/basis-generator.js';
+import { serialiseBasisGenerator } from '../icm/basis-generator-io.js';
+import { adapterBytesF16 } from '../icm/generator-training.js';
+import { allFamilyTasks, HELD_OUT_COMBINATIONS, splitFamily, type FamilyTask } from '../icm/task-family.js';
+import { buildTaskData, type TaskData } from '../icm/task-suite.js';
+import { evaluateTask, taskCondition, trainTaskAdapter, type TaskTokenizer, type TaskTrainingOptions } from '../icm/task-training.js';
+import { DEFAULT_TASK_VECTOR, taskVector, type TaskVectorSpec } from '../icm/task-vector.js';
+import type { World } from '../world/world.js';
 
-/** bench-results/icm.json, exactly the issue's shape. */
-export interface IcmBenchResult {
-  tasks: { task: string; base: number; trained: number; generated: number; checkpointAverage: number; wrongCondition: number }[];
+export const ICM_TARGETS = Object.freeze({ seenWorstRatio: 0.95, heldOutMeanRatio: 0.5, storageRatioF16: 0.25, wrongConditionRatio: 0.2 });
+
+export interface IcmSeenRow {
+  task: string;
+  base: number;
+  trained: number;
+  /** Mean over seeds. */
+  generated: number;
+  ratio: number;
+  /** Generated from the condition of a sibling (same template, other answered fact), mean over seeds. */
+  wrongCondition: number;
+  wrongConditionTask: string;
+}
+
+export interface IcmHeldOutRow {
+  task: string;
+  base: number;
+  /** An adapter trained on the task for the benchmark only (the generator never sees it). */
+  trained: number;
+  generated: number;
+  ratio: number;
+  /** The simplest alternative: the stored seen adapter whose condition is nearest. */
+  nearestSeen: { task: string; accuracy: number };
+}
+
+/** One generator design measured in the run. */
+export interface IcmDesignRow {
+  design: string;
   generatorBytes: number;
-  checkpointBytes: number;
-  storageRatio: number;
-  heldOut: { task: string; base: number; generated: number };
+  storageRatioF16: number;
+  seenWorstRatio: number;
+  seenMeanRatio: number;
+  heldOutMeanRatio: number;
+  heldOut: Record<string, number>;
+}
+
+/** bench-results/icm.json */
+export interface IcmBenchResult {
+  tasks: IcmSeenRow[];
+  heldOut: IcmHeldOutRow[];
+  generatorBytes: number;
+  /** Bytes of one float16 PEFT adapter (adapter_model.safetensors) per seen task. */
+  adapterBytesF16: number;
+  storageRatioF16: number;
+  seenWorstRatio: number;
+  heldOutMeanRatio: number;
+  /** Worst over seen tasks of wrongCondition / generated. */
+  wrongConditionWorstRatio: number;
+  /** Storing the seen adapters: storage ratio 1, seen ratio 1, held-out = nearest seen adapter. */
+  baseline: { design: 'stored-adapters'; bytes: number; storageRatioF16: 1; seenWorstRatio: 1; heldOutMeanRatio: number };
+  designs: IcmDesignRow[];
+  /** Tasks dropped because their trained adapter learned < minLearned on unseen authors. */
+  dropped: { task: string; trained: number }[];
+  targets: typeof ICM_TARGETS;
 }
 
 export interface IcmBenchOptions {
   trainAuthors: number;
   evalAuthors: number;
-  /** Evaluation prompts per evaluation author (1–3 trained phrasings; full run 3: 90 items per task). */
   evalPhrasings: number;
   training: TaskTrainingOptions;
-  generator: { epochs: number; seed: number; architecture?: ArchitectureOptions };
-  /** Samples (seeds) per generated accuracy (issue: 5). */
+  /** Keep tasks whose trained adapter reaches this accuracy (issue: 0.3). */
+  minLearned: number;
+  /** Task names to run (default: the whole family). */
+  tasks?: string[];
+  heldOut?: readonly string[];
+  /** The reported generator and the compared variants (name → options). */
+  generator: BasisGeneratorOptions;
+  variants?: Record<string, BasisGeneratorOptions & { vector?: 'icm' }>;
+  vector?: TaskVectorSpec;
   samples: number;
+  /** Reuse trained checkpoints keyed by task, training options and model (written when missing). */
+  cacheDir?: string;
+  modelKey?: string;
   log?: (line: string) => void;
 }
 
-/** Everything the report prints besides the JSON. */
 export interface IcmBenchDetails {
-  metrics: GeneratorMetrics;
-  /** Evaluation items per task (authors × phrasings). */
   evalItems: number;
-  /** Generated adapters (seeds) per task. */
   samples: number;
-  perTask: Record<
-    string,
-    {
-      trainSeconds: number;
-      finalLoss: number;
-      generatedPerSeed: number[];
-      /** Per seed: share of evaluation items where the generated adapter's answer equals the trained adapter's. */
-      agreementPerSeed: number[];
-      /** Accuracy of each kept checkpoint (oldest first; the last is the trained adapter's snapshot): the distribution the generator learns. */
-      checkpointAccuracies: number[];
-      wrongConditionTask: string;
-    }
-  >;
-  heldOutPerSeed: number[];
-  /** The held-out task's items answered by each seen task's trained adapter (what interpolating seen tasks could reach). */
-  heldOutWithSeenAdapters: Record<string, number>;
+  perSeed: Record<string, number[]>;
+  trainSeconds: Record<string, number>;
+  cached: string[];
   seconds: number;
 }
 
-/** Runs the whole benchmark on a loaded base model. */
+interface TaskRun {
+  def: FamilyTask;
+  data: TaskData;
+  base: number;
+  trained: number;
+  final: LoraAdapter;
+  checkpoints: LoraAdapter[];
+  vector: Float32Array;
+  icmVector: Float32Array;
+}
+
+const mean = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+const ratio = (a: number, b: number): number => (b > 0 ? a / b : NaN);
+/** Smallest finite value (a task its adapter never learned has no ratio), NaN when none. */
+const worst = (xs: number[]): number => {
+  const f = xs.filter(Number.isFinite);
+  return f.length ? Math.min(...f) : NaN;
+};
+
 export async function runIcmBench(
   model: TransformerModel,
   tokenizer: TaskTokenizer,
+  world: World,
   o: IcmBenchOptions,
 ): Promise<{ result: IcmBenchResult; details: IcmBenchDetails }> {
   const log = o.log ?? (() => undefined);
   const started = performance.now();
-  const world = generateWorld();
-  const data = (t: (typeof TASK_SUITE)[number]): TaskData => buildTaskData(world, t, { trainAuthors: o.trainAuthors, evalAuthors: o.evalAuthors, evalPhrasings: o.evalPhrasings });
-  const seen = TASK_SUITE.map((t) => ({ def: t, data: data(t) }));
-  const rows: IcmBenchResult['tasks'] = [];
-  const perTask: IcmBenchDetails['perTask'] = {};
-  const sets: { task: string; condition: Float32Array; checkpoints: LoraAdapter[] }[] = [];
+  const family = allFamilyTasks().filter((t) => !o.tasks || o.tasks.includes(t.name));
+  const vectorSpec = o.vector ?? DEFAULT_TASK_VECTOR;
+  const runs: TaskRun[] = [];
+  const trainSeconds: Record<string, number> = {};
+  const cached: string[] = [];
   const owned: LoraAdapter[] = [];
-  const trainedAnswers: string[][] = [];
-  const trainedAdapters: LoraAdapter[] = [];
   try {
-    for (const { def, data: d } of seen) {
-      const base = (await evaluateTask(model, tokenizer, d.eval)).accuracy;
-      const condition = taskCondition(model, tokenizer, d.examples);
-      const r = await trainTaskAdapter(model, tokenizer, d.train, o.training);
-      owned.push(r.adapter, ...r.checkpoints.map((c) => c.adapter));
-      const trainedRun = await evaluateTask(model, tokenizer, d.eval, r.adapter);
-      const trained = trainedRun.accuracy;
-      trainedAnswers.push(trainedRun.answers);
-      trainedAdapters.push(r.adapter);
-      const checkpointAccuracies: number[] = [];
-      for (const c of r.checkpoints) checkpointAccuracies.push((await evaluateTask(model, tokenizer, d.eval, c.adapter)).accuracy);
-      const avg = averageAdapters(r.checkpoints.map((c) => c.adapter));
-      owned.push(avg);
-      const checkpointAverage = (await evaluateTask(model, tokenizer, d.eval, avg)).accuracy;
-      sets.push({ task: def.name, condition, checkpoints: r.checkpoints.map((c) => c.adapter) });
-      rows.push({ task: def.name, base, trained, generated: NaN, checkpointAverage, wrongCondition: NaN });
-      perTask[def.name] = { trainSeconds: r.seconds, finalLoss: r.losses.at(-1) ?? NaN, generatedPerSeed: [], agreementPerSeed: [], checkpointAccuracies, wrongConditionTask: '' };
-      log(`${def.name}: base ${base.toFixed(3)} trained ${trained.toFixed(3)} checkpoint-average ${checkpointAverage.toFixed(3)} kept checkpoints ${mean(checkpointAccuracies).toFixed(3)} [${Math.min(...checkpointAccuracies).toFixed(3)}–${Math.max(...checkpointAccuracies).toFixed(3)}] (${r.seconds.toFixed(0)} s, loss ${r.losses[0].toFixed(3)} → ${r.losses.at(-1)!.toFixed(3)})`);
+    for (const def of family) {
+      const data = buildTaskData(world, def, { trainAuthors: o.trainAuthors, evalAuthors: o.evalAuthors, evalPhrasings: o.evalPhrasings });
+      const base = (await evaluateTask(model, tokenizer, data.eval)).accuracy;
+      const got = await trainOrLoad(model, tokenizer, def, data, o, cached, trainSeconds);
+      owned.push(got.final, ...got.checkpoints);
+      const trained = (await evaluateTask(model, tokenizer, data.eval, got.final)).accuracy;
+      const vector = taskVector(model, tokenizer, data.examples, vectorSpec);
+      const icmVector = taskCondition(model, tokenizer, data.examples);
+      runs.push({ def, data, base, trained, ...got, vector, icmVector });
+      log(`${def.name}: base ${base.toFixed(3)} trained ${trained.toFixed(3)}${cached.includes(def.name) ? ' (cached checkpoints)' : ` (${trainSeconds[def.name].toFixed(0)} s)`}`);
     }
-    const g = await trainTaskGenerator(sets, model.config, {
-      epochs: o.generator.epochs,
-      seed: o.generator.seed,
-      architecture: o.generator.architecture,
-      onProgress: (p) => p.epoch % 10 === 0 && log(`generator epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} (mse ${p.mse.toFixed(4)}, kl ${p.kl.toFixed(2)})`),
-    });
-    try {
-      log(`generator: ${g.metrics.generatorBytes} bytes vs ${g.metrics.checkpointBytes} checkpoint bytes (ratio ${g.metrics.storageRatio.toFixed(4)})`);
-      // Per seed: accuracy and, against `reference` answers, the share of identical answers.
-      const sampleRuns = async (condition: Float32Array, items: TaskData['eval'], seeds: number[], reference?: string[]) => {
-        const accuracy: number[] = [];
-        const agreement: number[] = [];
-        for (const seed of seeds) {
-          const adapter = g.generator.generate(condition, seed);
-          try {
-            const run = await evaluateTask(model, tokenizer, items, adapter);
-            accuracy.push(run.accuracy);
-            if (reference) agreement.push(run.answers.filter((a, k) => firstLine(a) === firstLine(reference[k])).length / items.length);
-          } finally {
-            disposeAdapter(adapter);
-          }
+    const kept = runs.filter((r) => r.trained >= o.minLearned);
+    const dropped = runs.filter((r) => r.trained < o.minLearned).map((r) => ({ task: r.def.name, trained: r.trained }));
+    const split = splitFamily(kept.map((r) => r.def), o.heldOut ?? HELD_OUT_COMBINATIONS);
+    const seen = kept.filter((r) => split.seen.includes(r.def));
+    const held = kept.filter((r) => split.heldOut.includes(r.def));
+    log(`kept ${kept.length} of ${runs.length} tasks (dropped ${dropped.map((d) => `${d.task} ${d.trained.toFixed(2)}`).join(', ') || 'none'}); seen ${seen.length}, held out ${held.length}${split.dropped.length ? ` (held-out tasks without a seen part: ${split.dropped.join(', ')})` : ''}`);
+    if (seen.length < 2 || held.length < 1) throw new Error(`too few tasks left: ${seen.length} seen, ${held.length} held out`);
+    const adapterBytes = seen.reduce((n, r) => n + adapterBytesF16(r.final, model.config), 0);
+    const seeds = Array.from({ length: o.samples }, (_, i) => 1000 + i);
+    const perSeed: Record<string, number[]> = {};
+
+    // The simplest alternative: the stored seen adapter whose task vector is nearest.
+    const nearest = (r: TaskRun) => seen.map((s) => ({ s, c: cosine(r.vector, s.vector) })).sort((a, b) => b.c - a.c)[0].s;
+    const nearestRows = new Map<string, { task: string; accuracy: number }>();
+    for (const h of held) {
+      const n = nearest(h);
+      nearestRows.set(h.def.name, { task: n.def.name, accuracy: (await evaluateTask(model, tokenizer, h.data.eval, n.final)).accuracy });
+    }
+
+    const accuracyOf = async (gen: BasisGenerator, condition: Float32Array, items: TaskData['eval']) => {
+      const out: number[] = [];
+      for (const seed of seeds) {
+        const adapter = gen.generate(condition, seed);
+        try {
+          out.push((await evaluateTask(model, tokenizer, items, adapter)).accuracy);
+        } finally {
+          disposeAdapter(adapter);
         }
-        return { accuracy, agreement };
-      };
-      const sampleAccuracy = async (condition: Float32Array, items: TaskData['eval'], seeds: number[]) => (await sampleRuns(condition, items, seeds)).accuracy;
-      const seeds = Array.from({ length: o.samples }, (_, i) => 1000 + i);
-      for (const [i, { def, data: d }] of seen.entries()) {
-        const { accuracy: per, agreement } = await sampleRuns(sets[i].condition, d.eval, seeds, trainedAnswers[i]);
-        // Control: the next task's condition (a different format), one sample per seed as well.
-        const other = sets[(i + 1) % sets.length];
-        const wrong = await sampleAccuracy(other.condition, d.eval, seeds);
-        rows[i].generated = mean(per);
-        rows[i].wrongCondition = mean(wrong);
-        perTask[def.name].generatedPerSeed = per;
-        perTask[def.name].agreementPerSeed = agreement;
-        perTask[def.name].wrongConditionTask = other.task;
-        log(`${def.name}: generated ${rows[i].generated.toFixed(3)} [${per.map((x) => x.toFixed(3)).join(' ')}], same answer as trained ${mean(agreement).toFixed(3)}, wrong-condition (${other.task}) ${rows[i].wrongCondition.toFixed(3)}`);
       }
-      const held = buildTaskData(world, HELD_OUT_TASK, { trainAuthors: o.trainAuthors, evalAuthors: o.evalAuthors, evalPhrasings: o.evalPhrasings });
-      const heldBase = (await evaluateTask(model, tokenizer, held.eval)).accuracy;
-      const heldPer = await sampleAccuracy(taskCondition(model, tokenizer, held.examples), held.eval, seeds);
-      const heldOutWithSeenAdapters: Record<string, number> = {};
-      for (const [i, { def }] of seen.entries()) heldOutWithSeenAdapters[def.name] = (await evaluateTask(model, tokenizer, held.eval, trainedAdapters[i])).accuracy;
-      log(
-        `${HELD_OUT_TASK.name} (held out): base ${heldBase.toFixed(3)} generated ${mean(heldPer).toFixed(3)} [${heldPer.map((x) => x.toFixed(3)).join(' ')}]; ` +
-          `seen tasks' trained adapters on its items: ${Object.entries(heldOutWithSeenAdapters).map(([t, a]) => `${t} ${a.toFixed(3)}`).join(', ')}`,
-      );
-      const result: IcmBenchResult = {
-        tasks: rows,
-        generatorBytes: g.metrics.generatorBytes,
-        checkpointBytes: g.metrics.checkpointBytes,
-        storageRatio: g.metrics.storageRatio,
-        heldOut: { task: HELD_OUT_TASK.name, base: heldBase, generated: mean(heldPer) },
+      return out;
+    };
+    const designs: IcmDesignRow[] = [];
+    const measure = async (name: string, options: BasisGeneratorOptions, useIcm: boolean, record: boolean) => {
+      const cond = (r: TaskRun) => (useIcm ? r.icmVector : r.vector);
+      const gen = BasisGenerator.train(seen.map((r) => ({ task: r.def.name, condition: cond(r), checkpoints: r.checkpoints })), options);
+      const bytes = serialiseBasisGenerator(gen, { design: name }).byteLength;
+      const seenRatios: number[] = [];
+      const heldRows: Record<string, number> = {};
+      const heldRatios: number[] = [];
+      for (const r of seen) {
+        const acc = await accuracyOf(gen, cond(r), r.data.eval);
+        if (record) perSeed[r.def.name] = acc;
+        seenRatios.push(ratio(mean(acc), r.trained));
+      }
+      for (const h of held) {
+        const acc = await accuracyOf(gen, cond(h), h.data.eval);
+        if (record) perSeed[h.def.name] = acc;
+        heldRows[h.def.name] = mean(acc);
+        heldRatios.push(ratio(mean(acc), h.trained));
+      }
+      const row: IcmDesignRow = {
+        design: name,
+        generatorBytes: bytes,
+        storageRatioF16: bytes / adapterBytes,
+        seenWorstRatio: worst(seenRatios),
+        seenMeanRatio: mean(seenRatios.filter(Number.isFinite)),
+        heldOutMeanRatio: mean(heldRatios.filter(Number.isFinite)),
+        heldOut: heldRows,
       };
-      return { result, details: { metrics: g.metrics, evalItems: seen[0].data.eval.length, samples: o.samples, perTask, heldOutPerSeed: heldPer, heldOutWithSeenAdapters, seconds: (performance.now() - started) / 1000 } };
-    } finally {
-      g.generator.dispose();
+      designs.push(row);
+      log(`design ${name}: ${bytes} bytes (×${row.storageRatioF16.toFixed(3)} of the stored F16 adapters), seen worst ${row.seenWorstRatio.toFixed(3)} mean ${row.seenMeanRatio.toFixed(3)}, held-out mean ratio ${row.heldOutMeanRatio.toFixed(3)}`);
+      return { gen, bytes, row };
+    };
+
+    const main = await measure('basis', o.generator, false, true);
+    {
+      for (const [name, v] of Object.entries(o.variants ?? {})) await measure(name, v, v.vector === 'icm', false);
+      // Wrong condition: a sibling sharing the template (another answered fact), nearest by task vector.
+      const tasks: IcmSeenRow[] = [];
+      const wrongRatios: number[] = [];
+      for (const r of seen) {
+        const siblings = seen.filter((s) => s.def.template === r.def.template && s.def.answers.join() !== r.def.answers.join());
+        const sib = siblings.map((s) => ({ s, c: cosine(r.vector, s.vector) })).sort((a, b) => b.c - a.c)[0]?.s;
+        const generated = mean(perSeed[r.def.name]);
+        const wrong = sib ? mean(await accuracyOf(main.gen, sib.vector, r.data.eval)) : NaN;
+        if (sib && generated > 0) wrongRatios.push(wrong / generated);
+        tasks.push({ task: r.def.name, base: r.base, trained: r.trained, generated, ratio: ratio(generated, r.trained), wrongCondition: wrong, wrongConditionTask: sib?.def.name ?? '' });
+        log(`${r.def.name}: trained ${r.trained.toFixed(3)} generated ${generated.toFixed(3)} (×${ratio(generated, r.trained).toFixed(2)}), with ${sib?.def.name ?? 'no sibling'}'s condition ${wrong.toFixed(3)}`);
+      }
+      const heldOut: IcmHeldOutRow[] = held.map((h) => {
+        const generated = mean(perSeed[h.def.name]);
+        const row = { task: h.def.name, base: h.base, trained: h.trained, generated, ratio: ratio(generated, h.trained), nearestSeen: nearestRows.get(h.def.name)! };
+        log(`${h.def.name} (held out): trained ${h.trained.toFixed(3)} generated ${generated.toFixed(3)} (×${row.ratio.toFixed(2)}); nearest seen ${row.nearestSeen.task} ${row.nearestSeen.accuracy.toFixed(3)}`);
+        return row;
+      });
+      const result: IcmBenchResult = {
+        tasks,
+        heldOut,
+        generatorBytes: main.bytes,
+        adapterBytesF16: adapterBytes,
+        storageRatioF16: main.bytes / adapterBytes,
+        seenWorstRatio: worst(tasks.map((t) => t.ratio)),
+        heldOutMeanRatio: mean(heldOut.map((h) => h.ratio).filter(Number.isFinite)),
+        wrongConditionWorstRatio: wrongRatios.length ? Math.max(...wrongRatios) : NaN,
+        baseline: {
+          design: 'stored-adapters',
+          bytes: adapterBytes,
+          storageRatioF16: 1,
+          seenWorstRatio: 1,
+          heldOutMeanRatio: mean(heldOut.map((h) => ratio(h.nearestSeen.accuracy, h.trained)).filter(Number.isFinite)),
+        },
+        designs,
+        dropped,
+        targets: ICM_TARGETS,
+      };
+      return { result, details: { evalItems: seen[0].data.eval.length, samples: o.samples, perSeed, trainSeconds, cached, seconds: (performance.now() - started) / 1000 } };
     }
   } finally {
     owned.forEach(disposeAdapter);
   }
 }
 
-const firstLine = (text: string): string => text.split('\n')[0].trim();
-
-function mean(xs: number[]): number {
-  return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Trains a task adapter, or reads its checkpoints from the cache when the same run made them. */
+async function trainOrLoad(
+  model: TransformerModel,
+  tokenizer: TaskTokenizer,
+  def: FamilyTask,
+  data: TaskData,
+  o: IcmBenchOptions,
+  cached: string[],
+  seconds: Record<string, number>,
+): Promise<{ final: LoraAdapter; checkpoints: LoraAdapter[] }> {
+  const { signal: _s, onProgress: _p, ...training } = o.training;
+  const key = createHash('sha256')
+    .update(JSON.stringify({ task: def.name, answer: def.description, training, trainAuthors: o.trainAuthors, model: o.modelKey ?? '' }))
+    .digest('hex')
+    .slice(0, 16);
+  const dir = o.cacheDir ? join(o.cacheDir, def.name.replace('/', '__')) : undefined;
+  if (dir && existsSync(join(dir, 'meta.json'))) {
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { key: string; checkpoints: number; seconds: number };
+    if (meta.key === key) {
+      const final = await loadPeftAdapter(join(dir, 'final'), model.config);
+      const checkpoints: LoraAdapter[] = [];
+      for (let i = 0; i < meta.checkpoints; i++) checkpoints.push(await loadPeftAdapter(join(dir, `ckpt${i}`), model.config));
+      cached.push(def.name);
+      seconds[def.name] = meta.seconds;
+      return { final, checkpoints };
+    }
+  }
+  const r = await trainTaskAdapter(model, tokenizer, data.train, o.training);
+  seconds[def.name] = r.seconds;
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    await savePeftAdapter(join(dir, 'final'), r.adapter, model.config);
+    for (const [i, c] of r.checkpoints.entries()) await savePeftAdapter(join(dir, `ckpt${i}`), c.adapter, model.config);
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify({ key, checkpoints: r.checkpoints.length, seconds: r.seconds, steps: r.checkpoints.map((c) => c.step) }));
+  }
+  return { final: r.adapter, checkpoints: r.checkpoints.map((c) => c.adapter) };
 }
 
-/** The markdown table for docs/benchmarks.md. */
-export function icmMarkdown(r: IcmBenchResult, d: IcmBenchDetails, setup: string): string {
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const range = (xs: number[]) => (xs.length ? `${pct(Math.min(...xs))}–${pct(Math.max(...xs))}` : 'n/a');
-  const lines = [
-    '### ICM-LoRA: generated task adapters (`npm run bench:icm`)',
-    '',
-    setup,
-    '',
-    `Every accuracy is over ${d.evalItems} evaluation items per task (one item = ${pct(1 / d.evalItems)}). ` +
-      'Per seed: the generated adapters\' accuracies (min–max); same answer: share of items where a generated adapter answers exactly as the trained adapter (mean over seeds); ' +
-      'kept checkpoints: accuracy of each checkpoint the generator was trained on for the task, mean (min–max): the trained adapter is the last of them, one draw from that spread.',
-    '',
-    `| task | base | trained | generated (mean of ${d.samples}) | per seed | generated / trained | same answer as trained | kept checkpoints | checkpoint average | wrong condition |`,
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...r.tasks.map((t) => {
-      const p = d.perTask[t.task];
-      return (
-        `| ${t.task} | ${pct(t.base)} | ${pct(t.trained)} | ${pct(t.generated)} | ${range(p.generatedPerSeed)} | ${t.trained > 0 ? (t.generated / t.trained).toFixed(2) : 'n/a'} | ` +
-        `${pct(mean(p.agreementPerSeed))} | ${pct(mean(p.checkpointAccuracies))} (${range(p.checkpointAccuracies)}) | ${pct(t.checkpointAverage)} | ${pct(t.wrongCondition)} (${p.wrongConditionTask}'s condition) |`
-      );
-    }),
-    `| **${r.heldOut.task}** (held out) | ${pct(r.heldOut.base)} | — | ${pct(r.heldOut.generated)} | ${range(d.heldOutPerSeed)} | — | — | — | — | — |`,
-    '',
-    `Held out: the generator never saw ${r.heldOut.task}'s checkpoints, only its in-context examples. Its items answered by each seen task's trained adapter: ` +
-      `${Object.entries(d.heldOutWithSeenAdapters).map(([t, a]) => `${t} ${pct(a)}`).join(', ')}` +
-      (Object.values(d.heldOutWithSeenAdapters).every((a) => a === 0) ? ' (no seen task\'s adapter answers any of them: an adapter near the seen ones has nothing to land on).' : '.'),
-    '',
-    `Generator: ${r.generatorBytes.toLocaleString('en')} bytes; the ${d.metrics.samples} checkpoints it replaces: ${r.checkpointBytes.toLocaleString('en')} bytes; ` +
-      `storage ratio **${r.storageRatio.toFixed(4)}** (target ≤ 0.05). CVAE loss ${d.metrics.firstLoss.toFixed(4)} → ${d.metrics.finalLoss.toFixed(4)} over ${d.metrics.epochs} epochs. ` +
-      `Whole run ${(d.seconds / 60).toFixed(1)} min.`,
-  ];
-  return lines.join('\n');
+function cosine(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    s += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return s / (Math.sqrt(na * nb) || 1);
 }

@@ -153,6 +153,14 @@ describe('safetensors writer', () => {
     expect([...sut.tensors.get('b')!.data]).toEqual([1, 1, 1, 65536, -3.140625]);
   });
 
+  it('reads and writes U8 only where the caller asks for it (default: float dtypes only)', () => {
+    const bytes = serializeSafetensors({ q: { shape: [3], data: new Float32Array([0, 7, 255]), dtype: 'U8' } });
+    expect(parseSafetensors(bytes, { dtypes: ['F32', 'U8'] }).tensors.get('q')).toEqual({ shape: [3], dtype: 'U8', data: new Float32Array([0, 7, 255]) });
+    expect(() => parseSafetensors(bytes)).toThrow(/unsupported dtype U8 \(supported: F32, F16, BF16\)/);
+    expect(() => serializeSafetensors({ q: { shape: [1], data: new Float32Array([256]), dtype: 'U8' } })).toThrow(/not an integer in 0..255/);
+    expect(() => serializeSafetensors({ q: { shape: [1], data: new Float32Array([0.5]), dtype: 'U8' } })).toThrow(/not an integer/);
+  });
+
   it('refuses a shape that does not match the data', () => {
     expect(() => serializeSafetensors({ x: { shape: [4], data: new Float32Array(3) } })).toThrow(SafetensorsError);
   });

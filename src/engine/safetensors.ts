@@ -12,8 +12,11 @@
  */
 import { f16ToF32, f32ToBf16, f32ToF16 } from './safetensors-half.js';
 
-/** dtypes Lethe reads; F16 and BF16 are widened to float32. */
-export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
+/**
+ * dtypes Lethe reads; F16, BF16 and U8 are widened to float32 (U8: the byte values 0–255, for
+ * packed quantisation codes such as the ICM basis generator's; written from integral values only).
+ */
+export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'U8';
 
 /** A tensor as read (always float32 data) or to be written (stored as `dtype`, default F32). */
 export interface SafetensorsTensor {
@@ -36,6 +39,8 @@ export interface SafetensorsLimits {
   maxTensors?: number;
   /** Largest rank accepted. */
   maxRank?: number;
+  /** dtypes accepted (default the float ones: F32, F16, BF16; U8 only where a caller asks for it). */
+  dtypes?: readonly SafetensorsDtype[];
 }
 
 /** A malformed or unsupported safetensors file; `reason` says what is wrong. */
@@ -46,16 +51,17 @@ export class SafetensorsError extends Error {
   }
 }
 
-const ITEM_SIZE: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+const ITEM_SIZE: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, U8: 1 };
 // Valid safetensors dtypes Lethe does not read: named in the error instead of "unknown".
 const KNOWN_UNSUPPORTED = new Set([
-  'F64', 'I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'U8', 'BOOL', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3',
+  'F64', 'I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'BOOL', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3',
   'F6_E3M2', 'F4', 'C64',
 ]);
 const DEFAULT_LIMITS: Required<SafetensorsLimits> = {
   maxHeaderBytes: 100 * 1024 * 1024,
   maxTensors: 100_000,
   maxRank: 8,
+  dtypes: ['F32', 'F16', 'BF16'],
 };
 const METADATA_KEY = '__metadata__';
 const ENTRY_KEYS = ['data_offsets', 'dtype', 'shape'];
@@ -156,9 +162,9 @@ function validateEntry(name: string, value: unknown, dataLength: number, lim: Re
   }
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
   if (typeof dtype !== 'string') throw new SafetensorsError(`tensor "${name}" dtype is not a string`);
-  if (!(dtype in ITEM_SIZE)) {
-    const what = KNOWN_UNSUPPORTED.has(dtype) ? 'unsupported' : 'unknown';
-    throw new SafetensorsError(`tensor "${name}" has ${what} dtype ${clip(dtype)} (supported: F32, F16, BF16)`);
+  if (!Object.hasOwn(ITEM_SIZE, dtype) || !lim.dtypes.includes(dtype as SafetensorsDtype)) {
+    const what = KNOWN_UNSUPPORTED.has(dtype) || Object.hasOwn(ITEM_SIZE, dtype) ? 'unsupported' : 'unknown';
+    throw new SafetensorsError(`tensor "${name}" has ${what} dtype ${clip(dtype)} (supported: ${lim.dtypes.join(', ')})`);
   }
   if (!Array.isArray(shape)) throw new SafetensorsError(`tensor "${name}" shape is not an array`);
   if (shape.length > lim.maxRank) throw new SafetensorsError(`tensor "${name}" rank ${shape.length} exceeds ${lim.maxRank}`);
@@ -192,6 +198,7 @@ function decode(raw: Uint8Array, dtype: SafetensorsDtype): Float32Array {
     const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     return Float32Array.from({ length: raw.length / 4 }, (_, i) => v.getFloat32(4 * i, true));
   }
+  if (dtype === 'U8') return Float32Array.from(raw);
   const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(raw.length / 2);
   if (dtype === 'F16') {
@@ -232,7 +239,7 @@ export function serializeSafetensors(
     const t = map.get(name)!;
     const dtype = t.dtype ?? 'F32';
     if (!isSaneTensorName(name)) throw new SafetensorsError(`tensor name "${clip(name)}" is not allowed`);
-    if (!(dtype in ITEM_SIZE)) throw new SafetensorsError(`cannot write dtype ${String(dtype)}`);
+    if (!Object.hasOwn(ITEM_SIZE, dtype)) throw new SafetensorsError(`cannot write dtype ${String(dtype)}`);
     const numel = t.shape.reduce((p, d) => {
       if (!isNonNegativeSafeInt(d)) throw new SafetensorsError(`tensor "${name}" shape entry ${d} is not a non-negative integer`);
       return p * d;
@@ -260,6 +267,13 @@ export function serializeSafetensors(
 function encode(data: Float32Array, dtype: SafetensorsDtype): Uint8Array {
   const out = new Uint8Array(data.length * ITEM_SIZE[dtype]);
   const v = new DataView(out.buffer);
+  if (dtype === 'U8') {
+    data.forEach((x, i) => {
+      if (!(Number.isInteger(x) && x >= 0 && x <= 255)) throw new SafetensorsError(`U8 value ${x} at ${i} is not an integer in 0..255`);
+      out[i] = x;
+    });
+    return out;
+  }
   if (dtype === 'F32') data.forEach((x, i) => v.setFloat32(4 * i, x, true));
   else if (dtype === 'F16') data.forEach((x, i) => v.setUint16(2 * i, f32ToF16(x), true));
   else data.forEach((x, i) => v.setUint16(2 * i, f32ToBf16(x), true));

@@ -4,6 +4,7 @@
  * and the metrics a generator version stores. Framework-free.
  */
 import { exportPeftAdapter } from '../engine/peft.js';
+import { parseSafetensors, serializeSafetensors } from '../engine/safetensors.js';
 import type { LoraAdapter } from '../engine/lora-types.js';
 import type { ModelConfig } from '../engine/model-config.js';
 import { AdapterGenerator, type TrainGeneratorOptions } from './generator.js';
@@ -43,6 +44,16 @@ export interface GeneratorTrainingResult {
 /** PEFT safetensors size of one adapter: what a stored checkpoint costs. */
 export function adapterBytes(adapter: LoraAdapter, model: ModelConfig): number {
   return exportPeftAdapter(adapter, model).weights.byteLength;
+}
+
+/**
+ * Size of an adapter as a float16 PEFT weights file (adapter_model.safetensors, same names and
+ * header): what storing it costs, the denominator of a generator's storage ratio (issue 15).
+ */
+export function adapterBytesF16(adapter: LoraAdapter, model: ModelConfig): number {
+  const parsed = parseSafetensors(exportPeftAdapter(adapter, model).weights);
+  const half = new Map([...parsed.tensors].map(([k, t]) => [k, { ...t, dtype: 'F16' as const }]));
+  return serializeSafetensors(half, parsed.metadata).byteLength;
 }
 
 /**

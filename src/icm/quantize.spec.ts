@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { f16ToF32, f32ToF16 } from '../engine/safetensors-half.js';
+import { codeBytes, dequantise, quantise } from './quantize.js';
+import { SeededRandom } from './random.js';
+
+describe('quantise / dequantise', () => {
+  const rng = new SeededRandom(7);
+  const values = Float32Array.from(rng.normals(101), (v, i) => (i < 40 ? v * 0.01 : v * 3)); // two scales of values
+  const segments = [
+    { offset: 0, length: 40 },
+    { offset: 40, length: 61 },
+  ];
+
+  it.each([4, 8] as const)('keeps every value within half a step of its segment (%i bits), packed into %i-bit codes', (bits) => {
+    const sut = quantise(values, segments, bits);
+    expect(sut.codes.length).toBe(codeBytes(101, bits));
+    const back = dequantise(sut, segments);
+    const top = 2 ** (bits - 1) - 1;
+    segments.forEach((s, k) => {
+      const max = Math.max(...Array.from(values.subarray(s.offset, s.offset + s.length), Math.abs));
+      expect(sut.scales[k]).toBeCloseTo(max / top, 6);
+      for (let i = s.offset; i < s.offset + s.length; i++) expect(Math.abs(back[i] - values[i])).toBeLessThanOrEqual(sut.scales[k] / 2 + 1e-7);
+    });
+    // The largest value of each segment is represented exactly (up to float32 rounding).
+    expect(Math.max(...Array.from(back.subarray(40), Math.abs))).toBeCloseTo(Math.max(...Array.from(values.subarray(40), Math.abs)), 5);
+  });
+
+  it('stores 16 bits as float16, exactly what f32ToF16 gives', () => {
+    const back = dequantise(quantise(values, segments, 16), segments);
+    values.forEach((v, i) => expect(back[i]).toBe(f16ToF32(f32ToF16(v))));
+  });
+
+  it('refuses segments that do not cover the vector and unknown bit widths', () => {
+    expect(() => quantise(values, [{ offset: 0, length: 100 }], 8)).toThrow(/cover 100 values/);
+    expect(() => quantise(values, [{ offset: 1, length: 100 }], 8)).toThrow(/without gaps/);
+    expect(() => quantise(values, segments, 3 as 4)).toThrow(/bits must be/);
+    expect(() => dequantise({ ...quantise(values, segments, 8), scales: new Float32Array(1) }, segments)).toThrow(/2 scales/);
+  });
+});

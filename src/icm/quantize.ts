@@ -1,0 +1,88 @@
+/**
+ * Symmetric absmax quantisation of a long vector by segments (one scale per segment, for example
+ * per LoRA factor), used to store a basis generator's centre and directions in 4 or 8 bits, or as
+ * float16. Codes are packed into bytes: 8 bits one code per byte (q + 128), 4 bits two codes per
+ * byte (low nibble first, q + 8). Framework-free.
+ */
+import { f16ToF32, f32ToF16 } from '../engine/safetensors-half.js';
+
+export type QuantBits = 4 | 8 | 16;
+export const QUANT_BITS: readonly QuantBits[] = [4, 8, 16];
+
+/** A quantised vector: codes (packed bytes, or float16 bit patterns for 16) and one scale per segment. */
+export interface QuantisedVector {
+  bits: QuantBits;
+  length: number;
+  /** 4/8 bits: packed codes; 16: the float16 values' bytes (little-endian). */
+  codes: Uint8Array;
+  /** One per segment (empty for 16 bits). */
+  scales: Float32Array;
+}
+
+/** Where each scale applies: consecutive [offset, offset + length) ranges covering the vector. */
+export interface Segment {
+  offset: number;
+  length: number;
+}
+
+const maxCode = (bits: 4 | 8): number => 2 ** (bits - 1) - 1;
+
+/** Bytes the codes of `length` values take at `bits`. */
+export function codeBytes(length: number, bits: QuantBits): number {
+  return bits === 4 ? Math.ceil(length / 2) : bits === 8 ? length : 2 * length;
+}
+
+/** Quantises `values` with one absmax scale per segment (segments must cover the vector in order). */
+export function quantise(values: Float32Array, segments: readonly Segment[], bits: QuantBits): QuantisedVector {
+  if (!QUANT_BITS.includes(bits)) throw new Error(`bits must be one of ${QUANT_BITS.join(', ')}, got ${bits}`);
+  const codes = new Uint8Array(codeBytes(values.length, bits));
+  if (bits === 16) {
+    const v = new DataView(codes.buffer);
+    values.forEach((x, i) => v.setUint16(2 * i, f32ToF16(x), true));
+    return { bits, length: values.length, codes, scales: new Float32Array(0) };
+  }
+  checkSegments(segments, values.length);
+  const top = maxCode(bits);
+  const scales = new Float32Array(segments.length);
+  segments.forEach((s, k) => {
+    let max = 0;
+    for (let i = s.offset; i < s.offset + s.length; i++) max = Math.max(max, Math.abs(values[i]));
+    const scale = max > 0 ? max / top : 1;
+    scales[k] = scale;
+    for (let i = s.offset; i < s.offset + s.length; i++) {
+      const q = Math.max(-top, Math.min(top, Math.round(values[i] / scales[k])));
+      if (bits === 8) codes[i] = q + 128;
+      else codes[i >> 1] |= (q + 8) << ((i & 1) * 4);
+    }
+  });
+  return { bits, length: values.length, codes, scales };
+}
+
+/** The values a quantised vector stands for. */
+export function dequantise(q: QuantisedVector, segments: readonly Segment[]): Float32Array {
+  const out = new Float32Array(q.length);
+  if (q.bits === 16) {
+    const v = new DataView(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength);
+    for (let i = 0; i < q.length; i++) out[i] = f16ToF32(v.getUint16(2 * i, true));
+    return out;
+  }
+  checkSegments(segments, q.length);
+  if (q.scales.length !== segments.length) throw new Error(`expected ${segments.length} scales, got ${q.scales.length}`);
+  if (q.codes.length !== codeBytes(q.length, q.bits)) throw new Error(`expected ${codeBytes(q.length, q.bits)} code bytes, got ${q.codes.length}`);
+  segments.forEach((s, k) => {
+    for (let i = s.offset; i < s.offset + s.length; i++) {
+      const code = q.bits === 8 ? q.codes[i] - 128 : ((q.codes[i >> 1] >> ((i & 1) * 4)) & 15) - 8;
+      out[i] = code * q.scales[k];
+    }
+  });
+  return out;
+}
+
+function checkSegments(segments: readonly Segment[], length: number): void {
+  let at = 0;
+  for (const s of segments) {
+    if (s.offset !== at || s.length < 0) throw new Error('segments must cover the vector in order without gaps');
+    at += s.length;
+  }
+  if (at !== length) throw new Error(`segments cover ${at} values, the vector has ${length}`);
+}
