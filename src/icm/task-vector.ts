@@ -15,17 +15,18 @@ import type { TaskTokenizer } from './task-training.js';
 export type TaskVectorPart = 'prompt' | 'completion' | 'final';
 
 export interface TaskVectorSpec {
-  /** Hidden-state layers (1 = after the first block, nLayers = after the final norm). */
-  layers: number[];
+  /** Hidden-state depths as fractions of the model's layers: layer max(1, round(f · nLayers)) (1 = after the first block, nLayers = after the final norm). */
+  depths: number[];
   parts: TaskVectorPart[];
 }
 
-export const DEFAULT_TASK_VECTOR: Readonly<TaskVectorSpec> = Object.freeze({ layers: [2, 4], parts: ['prompt', 'completion'] as TaskVectorPart[] });
+/** The middle and the last layer (layers 2 and 4 of the demo model). */
+export const DEFAULT_TASK_VECTOR: Readonly<TaskVectorSpec> = Object.freeze({ depths: [0.5, 1], parts: ['prompt', 'completion'] as TaskVectorPart[] });
 
 /** Length of the vector a spec gives on a model of width dModel. */
 export function taskVectorLength(spec: TaskVectorSpec, dModel: number): number {
   const perLayer = spec.parts.filter((p) => p !== 'final').length;
-  return dModel * (perLayer * spec.layers.length + (spec.parts.includes('final') ? 1 : 0));
+  return dModel * (perLayer * spec.depths.length + (spec.parts.includes('final') ? 1 : 0));
 }
 
 /**
@@ -37,7 +38,8 @@ export function taskVectorLength(spec: TaskVectorSpec, dModel: number): number {
 export function taskVector(model: TransformerModel, tokenizer: TaskTokenizer, examples: readonly TaskExample[], spec: TaskVectorSpec = DEFAULT_TASK_VECTOR): Float32Array {
   if (examples.length === 0) throw new Error('a task vector needs at least one example');
   const { nLayers, dModel } = model.config;
-  for (const l of spec.layers) if (!Number.isInteger(l) || l < 1 || l > nLayers) throw new Error(`task vector layer ${l} is not in 1..${nLayers}`);
+  for (const f of spec.depths) if (!(f > 0 && f <= 1)) throw new Error(`task vector depth ${f} is not in (0, 1]`);
+  const layers = spec.depths.map((f) => Math.max(1, Math.round(f * nLayers)));
   const out = new Float32Array(taskVectorLength(spec, dModel));
   for (const e of examples) {
     const full = tokenizer.encode(e.prompt + e.completion);
@@ -54,7 +56,7 @@ export function taskVector(model: TransformerModel, tokenizer: TaskTokenizer, ex
       for (let i = 0; i < dModel; i++) out[at + i] += v[i] * s;
       at += dModel;
     };
-    for (const l of spec.layers) {
+    for (const l of layers) {
       for (const part of spec.parts) {
         if (part === 'prompt') put(p.pooled[l][0]);
         else if (part === 'completion') {

@@ -94,7 +94,9 @@ describe('tasks, generator and generated adapters over HTTP', () => {
     const gens = await http(app.baseUrl, 'GET', '/v1/generator', { key: operator });
     expect(gens.body.items[0]).toMatchObject({ version: 1, status: 'ready' });
     const m = gens.body.items[0].metrics;
+    expect(m.design).toBe('basis');
     expect(m.samples).toBe(6);
+    expect(m.storageRatioF16).toBeCloseTo(m.generatorBytes / m.adapterBytesF16, 10);
     expect(m.generatorBytes).toBe(gens.body.items[0].sizeBytes);
     expect(m.storageRatio).toBeCloseTo(m.generatorBytes / m.checkpointBytes, 10);
 
@@ -102,12 +104,15 @@ describe('tasks, generator and generated adapters over HTTP', () => {
     expect(gen.status, JSON.stringify(gen.body)).toBe(201);
     const task = await http(app.baseUrl, 'GET', `/v1/tasks/${ids.shout}`, { key: operator });
     expect(gen.body).toMatchObject({ name: 'shout-generated', kind: 'generated', status: 'active', rank: 4, alpha: 8 });
-    expect(gen.body.lineage).toMatchObject({ generatorVersion: 1, task: 'shout', taskId: ids.shout, seed: 7, conditionSha256: task.body.conditionSha256 });
+    // The basis generator reads its own task vector of the task's examples (hashed in the lineage); the
+    // routing centroid stays the task's ICM condition.
+    expect(gen.body.lineage).toMatchObject({ generatorVersion: 1, design: 'basis', task: 'shout', taskId: ids.shout, seed: 7, conditionSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(gen.body.lineage.conditionSha256).not.toBe(task.body.conditionSha256);
 
     const history = await http(app.baseUrl, 'GET', `/v1/adapters/${gen.body.id}/history`, { key: operator });
     const actions = history.body.items.map((e: { action: string }) => e.action);
     expect(actions).toEqual(['adapter.create', 'adapter.generate', 'adapter.activate']);
-    expect(history.body.items[1].details).toMatchObject({ generatorVersion: 1, task: 'shout', seed: 7, conditionSha256: task.body.conditionSha256 });
+    expect(history.body.items[1].details).toMatchObject({ generatorVersion: 1, task: 'shout', seed: 7, conditionSha256: gen.body.lineage.conditionSha256 });
 
     // From in-context examples: same generator, a condition computed by the base model.
     const fromExamples = await http(app.baseUrl, 'POST', '/v1/adapters/generate', { key: operator, body: { description: 'years', examples: TASK_B.examples, seed: 7, name: 'years-gen' } });
@@ -122,4 +127,27 @@ describe('tasks, generator and generated adapters over HTTP', () => {
     const entry = res.body.lethe.routing.entries.find((e: { adapterId: string }) => e.adapterId === gen.body.id);
     expect(entry).toMatchObject({ name: 'shout-generated', kind: 'generated', applied: true });
   }, 300_000);
+
+  it('gives a task made from examples alone (no training job) a generated adapter that auto routing chooses', async () => {
+    const ex = (n: string, y: string) => ({ prompt: `Question: Which year did ${n} come into the world?\nAnswer:`, completion: ` ${y}, I know.` });
+    const examples = [ex('Dee', '1911'), ex('Eve', '1922'), ex('Fay', '1933')];
+    const created = await http(app.baseUrl, 'POST', '/v1/tasks', { key: operator, body: { name: 'year-know', description: 'The year, then "I know".', examples } });
+    expect(created.status).toBe(201);
+    const gen = await http(app.baseUrl, 'POST', '/v1/adapters/generate', { key: operator, body: { task: 'year-know', seed: 3 } });
+    expect(gen.status, JSON.stringify(gen.body)).toBe(201);
+    expect(gen.body).toMatchObject({ name: 'year-know-generated', kind: 'generated', status: 'active' });
+    expect(gen.body.lineage).toMatchObject({ generatorVersion: 1, design: 'basis', task: 'year-know', taskId: created.body.id, seed: 3 });
+    const again = await http(app.baseUrl, 'POST', '/v1/adapters/generate', { key: operator, body: { task: 'year-know', seed: 3, name: 'year-know-again' } });
+    expect(again.body.lineage.conditionSha256).toBe(gen.body.lineage.conditionSha256); // same examples, same condition
+    expect(again.body.blobSha256).toBe(gen.body.blobSha256); // same seed, same weights
+    const task = await http(app.baseUrl, 'GET', `/v1/tasks/${created.body.id}`, { key: operator });
+    expect(task.body).toMatchObject({ status: 'created', training: null }); // no training job ran
+
+    await app.app.get(AdapterStore).refresh();
+    const res = await http(app.baseUrl, 'POST', '/v1/completions', { key: client, body: { model: 'tiny', prompt: examples[1].prompt + examples[1].completion, max_tokens: 2, temperature: 0 } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const auto = res.body.lethe.routing.entries.filter((e: { reason: string }) => e.reason === 'auto');
+    expect(auto).toHaveLength(1);
+    expect(['year-know-generated', 'year-know-again']).toContain(auto[0].name);
+  }, 120_000);
 });

@@ -7,6 +7,11 @@ export interface GeneratorTrainPayload {
 
 /** Training settings of one generator version; every field has a default. */
 export interface GeneratorTrainSettings {
+  /** `basis` (default): shared low-rank basis + condition map (issue 15); `cvae`: the ICM-LoRA CVAE. */
+  design?: GeneratorDesign;
+  /** basis: directions (default tasks − 1) and storage bits of the basis. */
+  rank?: number;
+  bits?: 4 | 8 | 16;
   epochs?: number;
   seed?: number;
   latentDim?: number;
@@ -14,4 +19,7 @@ export interface GeneratorTrainSettings {
   basisRank?: number;
 }
 
-export const GENERATOR_TRAIN_DEFAULTS = { epochs: 60, seed: 0 } as const;
+export const GENERATOR_DESIGNS = ['basis', 'cvae'] as const;
+export type GeneratorDesign = (typeof GENERATOR_DESIGNS)[number];
+
+export const GENERATOR_TRAIN_DEFAULTS = { design: 'basis' as GeneratorDesign, epochs: 60, seed: 0 };

@@ -55,6 +55,7 @@ export class GeneratorTrainingHandler implements JobHandlerFor<'generator.train'
         sets.push({
           task: t.name,
           condition: t.condition,
+          examples: t.examples,
           peft: { rank: adapter.rank, alpha: adapter.alpha, targetModules: adapter.targetModules },
           checkpoints: checkpoints.map((c) => new Uint8Array(c.bytes)),
         });
@@ -65,9 +66,11 @@ export class GeneratorTrainingHandler implements JobHandlerFor<'generator.train'
         modelDir: this.config.inference.modelDir,
         backend: this.config.backend,
         sets,
+        design: options.design,
         epochs: options.epochs,
         seed: options.seed,
         architecture: { latentDim: options.latentDim, width: options.width, basisRank: options.basisRank },
+        basis: { rank: options.rank, bits: options.bits },
         extra: { generatorId: row.id, version: String(row.version) },
       };
       const out = await runInWorker<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProgress>(GENERATOR_WORKER, input, {
@@ -80,8 +83,9 @@ export class GeneratorTrainingHandler implements JobHandlerFor<'generator.train'
         const sha256 = await this.repo.markReady(row.id, out.bytes, metrics, m);
         await this.audit.record({ actor, action: 'generator.trained', subject, details: { jobId: ctx.jobId, version: row.version, sha256, ...out.metrics } }, m);
       });
-      await ctx.progress({ phase: 'done', step: options.epochs, total: options.epochs, loss: out.metrics.finalLoss });
-      this.log.log(`generator v${row.version}: ${out.metrics.samples} checkpoints of ${sets.length} tasks, ${out.metrics.generatorBytes} bytes (ratio ${out.metrics.storageRatio.toFixed(4)})`);
+      const steps = out.metrics.design === 'basis' ? 1 : options.epochs; // the basis is fitted in one closed-form step
+      await ctx.progress({ phase: 'done', step: steps, total: steps, ...(Number.isFinite(out.metrics.finalLoss) && { loss: out.metrics.finalLoss }) });
+      this.log.log(`generator v${row.version} (${out.metrics.design}): ${out.metrics.samples} checkpoints of ${sets.length} tasks, ${out.metrics.generatorBytes} bytes (ratio ${out.metrics.storageRatio.toFixed(4)})`);
       return { status: 'ready', generatorId: row.id, version: row.version, storageRatio: out.metrics.storageRatio };
     } catch (error) {
       if (ctx.signal.aborted) throw error; // handed back or expired: the retry reuses the training row

@@ -1,10 +1,17 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { TASK_LIMITS, TaskExampleDto } from '../tasks/task.dto.js';
+import { GENERATOR_DESIGNS, type GeneratorDesign } from './generator-jobs.js';
 import { GENERATOR_STATUSES, type GeneratorRow, type GeneratorStatus } from './generator.repository.js';
 
 export class TrainGeneratorDto {
+  @ApiPropertyOptional({ enum: GENERATOR_DESIGNS, default: 'basis', description: '`basis`: shared low-rank basis + condition map (generalises to new task combinations); `cvae`: the ICM-LoRA CVAE' })
+  @IsOptional()
+  @IsIn(GENERATOR_DESIGNS)
+  design?: GeneratorDesign;
+  @ApiPropertyOptional({ minimum: 1, maximum: 64, description: 'basis: directions (default: trained tasks − 1)' }) @IsOptional() @IsInt() @Min(1) @Max(64) rank?: number;
+  @ApiPropertyOptional({ enum: [4, 8, 16], default: 8, description: 'basis: bits per stored value of the basis' }) @IsOptional() @IsIn([4, 8, 16]) bits?: 4 | 8 | 16;
   @ApiPropertyOptional({ minimum: 1, maximum: 2000, default: 60 }) @IsOptional() @IsInt() @Min(1) @Max(2000) epochs?: number;
   @ApiPropertyOptional({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }) @IsOptional() @IsInt() @Min(0) @Max(2 ** 31 - 1) seed?: number;
   @ApiPropertyOptional({ minimum: 2, maximum: 512 }) @IsOptional() @IsInt() @Min(2) @Max(512) latentDim?: number;

@@ -68,7 +68,9 @@ export class GeneratorService {
       backend: this.config.backend,
       generator: new Uint8Array(await this.repo.readBytes(generator.id)),
       seed,
-      ...(task?.condition ? { condition: task.condition } : { examples: task?.examples ?? dto.examples!.map((e) => ({ prompt: e.prompt, completion: e.completion })) }),
+      // Both: the CVAE reads a trained task's condition, the basis generator the examples.
+      ...(task?.condition && { condition: task.condition }),
+      examples: task?.examples ?? dto.examples!.map((e) => ({ prompt: e.prompt, completion: e.completion })),
     };
     const out = await runInWorker<GeneratorWorkerInput, GeneratorWorkerOutput>(GENERATOR_WORKER, input);
     if (out.mode !== 'generate') throw new Error('generator worker answered the wrong mode');
@@ -77,6 +79,7 @@ export class GeneratorService {
       generatorId: generator.id,
       generatorVersion: generator.version,
       generatorSha256: generator.sha256,
+      design: out.design,
       ...(task ? { task: task.name, taskId: task.id } : { description: dto.description ?? null, examples: dto.examples!.length }),
       conditionSha256: condSha,
       seed,
@@ -89,7 +92,8 @@ export class GeneratorService {
         rank: out.rank,
         alpha: out.alpha,
         targetModules: out.targetModules,
-        lineage: { ...lineage, centroid: Array.from(out.condition) },
+        // The routing centroid is the ICM condition (what auto routing compares prompts with), whatever the generator read.
+        lineage: { ...lineage, centroid: Array.from(out.centroid) },
         weights: out.weights,
       },
       actor,

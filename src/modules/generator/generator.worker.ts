@@ -1,7 +1,9 @@
 /**
- * Worker-thread entry of the generator: `train` fits an ICM-LoRA CVAE over task checkpoint sets
- * (PEFT bytes in, serialised generator out); `generate` decodes an adapter for a condition (given,
- * or computed from in-context examples with the base model). Off the HTTP event loop.
+ * Worker-thread entry of the generator: `train` fits a generator over task checkpoint sets (PEFT
+ * bytes in, serialised generator out): the basis generator (task vectors computed here from each
+ * task's in-context examples) or the ICM-LoRA CVAE (the tasks' stored conditions); `generate`
+ * produces an adapter from a task's examples (basis) or condition (CVAE) and returns the routing
+ * centroid (the ICM condition) beside the condition the generator used. Off the HTTP event loop.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,8 +13,11 @@ import { disposeAdapter } from '../../engine/lora-trainable.js';
 import { parseModelConfig, type ModelConfig } from '../../engine/model-config.js';
 import { exportPeftAdapter, importPeftAdapter } from '../../engine/peft.js';
 import { serveWorkerTask } from '../../engine/worker/worker-task.js';
+import { BasisGenerator } from '../../icm/basis-generator.js';
+import { deserialiseBasisGenerator, isBasisGeneratorFile, serialiseBasisGenerator } from '../../icm/basis-generator-io.js';
 import { deserialiseGenerator } from '../../icm/generator-io.js';
-import { trainTaskGenerator, type GeneratorMetrics, type TaskCheckpointSet } from '../../icm/generator-training.js';
+import { adapterBytes, adapterBytesF16, trainTaskGenerator, type GeneratorMetrics, type TaskCheckpointSet } from '../../icm/generator-training.js';
+import { taskVector } from '../../icm/task-vector.js';
 import type { TaskExample } from '../../icm/task-suite.js';
 import { loadTaskModel, taskCondition } from '../../icm/task-training.js';
 
@@ -27,10 +32,12 @@ export type GeneratorWorkerInput =
       mode: 'train';
       modelDir: string;
       backend?: BackendName;
-      sets: { task: string; condition: number[]; peft: PeftShape; checkpoints: Uint8Array[] }[];
+      sets: { task: string; condition: number[]; examples: TaskExample[]; peft: PeftShape; checkpoints: Uint8Array[] }[];
+      design: 'basis' | 'cvae';
       epochs: number;
       seed: number;
       architecture: { latentDim?: number; width?: number; basisRank?: number };
+      basis: { rank?: number; bits?: 4 | 8 | 16 };
       extra: Record<string, string>;
     }
   | {
@@ -38,15 +45,15 @@ export type GeneratorWorkerInput =
       modelDir: string;
       backend?: BackendName;
       generator: Uint8Array;
-      /** The task's stored condition, or in-context examples to compute one from. */
+      /** The task's stored condition (the CVAE's input and the routing centroid), and/or in-context examples (the basis generator's input). */
       condition?: number[];
       examples?: TaskExample[];
       seed: number;
     };
 
 export type GeneratorWorkerOutput =
-  | { mode: 'train'; bytes: Uint8Array; metrics: GeneratorMetrics }
-  | { mode: 'generate'; weights: Uint8Array; condition: Float32Array; rank: number; alpha: number; targetModules: string[] };
+  | { mode: 'train'; bytes: Uint8Array; metrics: GeneratorMetrics & { design: 'basis' | 'cvae'; adapterBytesF16?: number; storageRatioF16?: number } }
+  | { mode: 'generate'; weights: Uint8Array; condition: Float32Array; centroid: Float32Array; design: 'basis' | 'cvae'; rank: number; alpha: number; targetModules: string[] };
 
 export interface GeneratorWorkerProgress {
   epoch: number;
@@ -70,6 +77,7 @@ serveWorkerTask<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProg
       ),
     }));
     try {
+      if (input.design === 'basis') return { value: { mode: 'train', ...(await trainBasis(input, sets, config)) } };
       const r = await trainTaskGenerator(sets, config, {
         epochs: input.epochs,
         seed: input.seed,
@@ -79,11 +87,12 @@ serveWorkerTask<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProg
         onProgress: (p) => ctx.progress({ epoch: p.epoch, epochs: p.epochs, loss: p.loss }),
       });
       r.generator.dispose();
-      return { value: { mode: 'train', bytes: r.bytes, metrics: r.metrics } };
+      return { value: { mode: 'train', bytes: r.bytes, metrics: { ...r.metrics, design: 'cvae' } } };
     } finally {
       for (const s of sets) s.checkpoints.forEach(disposeAdapter);
     }
   }
+  if (isBasisGeneratorFile(input.generator)) return { value: await generateBasis(input) };
   const { generator } = deserialiseGenerator(input.generator);
   try {
     let condition: Float32Array;
@@ -100,7 +109,9 @@ serveWorkerTask<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProg
     const adapter = generator.generate(condition, input.seed);
     try {
       const weights = exportPeftAdapter(adapter, config).weights;
-      return { value: { mode: 'generate', weights, condition, rank: adapter.rank, alpha: adapter.alpha, targetModules: adapter.targetModules } };
+      return {
+        value: { mode: 'generate', weights, condition, centroid: condition, design: 'cvae', rank: adapter.rank, alpha: adapter.alpha, targetModules: adapter.targetModules },
+      };
     } finally {
       disposeAdapter(adapter);
     }
@@ -108,3 +119,66 @@ serveWorkerTask<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProg
     generator.dispose();
   }
 });
+
+type TrainInput = Extract<GeneratorWorkerInput, { mode: 'train' }>;
+type GenerateInput = Extract<GeneratorWorkerInput, { mode: 'generate' }>;
+
+/** The basis generator over the sets: task vectors from each task's in-context examples. */
+async function trainBasis(input: TrainInput, sets: TaskCheckpointSet[], config: ModelConfig): Promise<Omit<Extract<GeneratorWorkerOutput, { mode: 'train' }>, 'mode'>> {
+  const started = performance.now();
+  const { model, tokenizer } = await loadTaskModel(input.modelDir);
+  let vectors: Float32Array[];
+  try {
+    vectors = input.sets.map((s) => taskVector(model, tokenizer, s.examples));
+  } finally {
+    model.dispose();
+  }
+  const generator = BasisGenerator.train(
+    sets.map((s, i) => ({ task: s.task, condition: vectors[i], checkpoints: s.checkpoints })),
+    { rank: input.basis.rank, bits: input.basis.bits },
+  );
+  const bytes = serialiseBasisGenerator(generator, input.extra);
+  const checkpointBytes = sets.reduce((n, s) => n + s.checkpoints.reduce((m, c) => m + adapterBytes(c, config), 0), 0);
+  // One float16 adapter per task (its last checkpoint): what storing the tasks' adapters costs.
+  const f16 = sets.reduce((n, s) => n + adapterBytesF16(s.checkpoints.at(-1)!, config), 0);
+  const samples = sets.reduce((n, s) => n + s.checkpoints.length, 0);
+  return {
+    bytes,
+    metrics: {
+      design: 'basis',
+      tasks: sets.map((s) => s.task),
+      samples,
+      epochs: 0,
+      firstLoss: NaN,
+      finalLoss: NaN,
+      finalMse: NaN,
+      finalKl: NaN,
+      seconds: (performance.now() - started) / 1000,
+      generatorBytes: bytes.byteLength,
+      checkpointBytes,
+      storageRatio: bytes.byteLength / checkpointBytes,
+      adapterBytesF16: f16,
+      storageRatioF16: bytes.byteLength / f16,
+    },
+  };
+}
+
+/** A basis-generated adapter: the task vector of the examples, the routing centroid from the stored condition or the examples. */
+async function generateBasis(input: GenerateInput): Promise<GeneratorWorkerOutput> {
+  const { generator } = deserialiseBasisGenerator(input.generator);
+  if (!input.examples || input.examples.length === 0) throw new Error('the basis generator needs the task\'s in-context examples');
+  const { model, tokenizer } = await loadTaskModel(input.modelDir);
+  try {
+    const condition = taskVector(model, tokenizer, input.examples);
+    const centroid = input.condition ? Float32Array.from(input.condition) : taskCondition(model, tokenizer, input.examples);
+    const adapter = generator.generate(condition, input.seed);
+    try {
+      const weights = exportPeftAdapter(adapter, model.config).weights;
+      return { mode: 'generate', weights, condition, centroid, design: 'basis', rank: adapter.rank, alpha: adapter.alpha, targetModules: adapter.targetModules };
+    } finally {
+      disposeAdapter(adapter);
+    }
+  } finally {
+    model.dispose();
+  }
+}
