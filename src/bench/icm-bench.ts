@@ -266,6 +266,15 @@ export async function runIcmBench(
   }
 }
 
+/** What a cached task's checkpoints must have been trained with: task, training options, authors, model. */
+export function taskCacheKey(def: FamilyTask, o: Pick<IcmBenchOptions, 'training' | 'trainAuthors' | 'modelKey'>): string {
+  const { signal: _s, onProgress: _p, ...training } = o.training;
+  return createHash('sha256')
+    .update(JSON.stringify({ task: def.name, answer: def.description, training, trainAuthors: o.trainAuthors, model: o.modelKey ?? '' }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
 /** Trains a task adapter, or reads its checkpoints from the cache when the same run made them. */
 async function trainOrLoad(
   model: TransformerModel,
@@ -276,11 +285,7 @@ async function trainOrLoad(
   cached: string[],
   seconds: Record<string, number>,
 ): Promise<{ final: LoraAdapter; checkpoints: LoraAdapter[] }> {
-  const { signal: _s, onProgress: _p, ...training } = o.training;
-  const key = createHash('sha256')
-    .update(JSON.stringify({ task: def.name, answer: def.description, training, trainAuthors: o.trainAuthors, model: o.modelKey ?? '' }))
-    .digest('hex')
-    .slice(0, 16);
+  const key = taskCacheKey(def, o);
   const dir = o.cacheDir ? join(o.cacheDir, def.name.replace('/', '__')) : undefined;
   if (dir && existsSync(join(dir, 'meta.json'))) {
     const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { key: string; checkpoints: number; seconds: number };

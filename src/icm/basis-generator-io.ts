@@ -50,7 +50,7 @@ export function serialiseBasisGenerator(generator: BasisGenerator, extra: Record
     config: JSON.stringify(s.config),
     layout: JSON.stringify(compactLayout(s.layout)),
     condScale: JSON.stringify(s.condScale),
-    bits: JSON.stringify({ bits: s.centre.bits, length: s.centre.length }),
+    bits: JSON.stringify({ bits: s.centre.bits, basisBits: s.basis[0]?.bits ?? s.centre.bits, length: s.centre.length }),
     tasks: JSON.stringify(s.tasks),
     samples: String(s.samples),
     extra: JSON.stringify(extra),
@@ -71,7 +71,7 @@ export function deserialiseBasisGenerator(bytes: Uint8Array): { generator: Basis
     return v;
   };
   const config = JSON.parse(meta.config) as BasisGeneratorConfig;
-  const { bits, length } = JSON.parse(meta.bits) as { bits: QuantisedVector['bits']; length: number };
+  const { bits, basisBits, length } = JSON.parse(meta.bits) as { bits: QuantisedVector['bits']; basisBits: QuantisedVector['bits']; length: number };
   const centreCodes = Uint8Array.from(get('centre.codes').data);
   const centreScales = get('centre.scales').data;
   const codes = get('basis.codes');
@@ -80,7 +80,7 @@ export function deserialiseBasisGenerator(bytes: Uint8Array): { generator: Basis
   const scaleLen = centreScales.length;
   if (codes.shape[0] !== config.rank || codes.shape[1] !== codeLen || scales.shape[1] !== scaleLen) throw new Error('basis generator codes do not match its rank');
   const basis = Array.from({ length: config.rank }, (_, k) => ({
-    bits,
+    bits: basisBits,
     length,
     codes: Uint8Array.from(codes.data.subarray(k * codeLen, (k + 1) * codeLen)),
     scales: scales.data.slice(k * scaleLen, (k + 1) * scaleLen),

@@ -34,7 +34,7 @@ export interface BasisTrainingSet {
 export interface BasisGeneratorOptions {
   /** Basis directions (default: tasks − 1, at most 64). */
   rank?: number;
-  /** Storage of the centre and the basis (default 8). */
+  /** Storage of the centre and the basis (default nf4: the basis in NF4, the centre in uniform 4-bit). */
   bits?: QuantBits;
   /** Ridge strength relative to the mean squared condition norm (default 0.05). */
   ridge?: number;
@@ -81,7 +81,7 @@ export interface BasisGeneratorState {
   samples: number;
 }
 
-const DEFAULTS = { bits: 8 as QuantBits, ridge: 0.05, interpolation: 0.5 };
+const DEFAULTS = { bits: 'nf4' as QuantBits, ridge: 0.05, interpolation: 0.5 };
 
 /** A basis generator: `generate(condition, seed)` returns a LoRA adapter of the training layout. */
 export class BasisGenerator {
@@ -126,7 +126,8 @@ export class BasisGenerator {
 
     const means = flats.map(meanRows);
     const centreF = meanRows(means);
-    const centre = quantise(centreF, segs, bits);
+    // The centre is mostly the shared random init of A (uniform values): uniform levels suit it.
+    const centre = quantise(centreF, segs, bits === 'nf4' ? 4 : bits);
     const centreQ = dequantise(centre, segs);
     const directions = principalDirections(means.map((m) => sub(m, centreF)), rank);
     const basis = directions.map((d) => quantise(d, segs, bits));

@@ -25,6 +25,20 @@ describe('quantise / dequantise', () => {
     expect(Math.max(...Array.from(back.subarray(40), Math.abs))).toBeCloseTo(Math.max(...Array.from(values.subarray(40), Math.abs)), 5);
   });
 
+  it('nf4 puts bell-shaped values nearer than uniform 4-bit levels do, in the same bytes', () => {
+    const bell = rng.normals(4000);
+    const seg = [{ offset: 0, length: bell.length }];
+    const err = (bits: 4 | 'nf4') => {
+      const q = quantise(bell, seg, bits);
+      expect(q.codes.length).toBe(2000);
+      const back = dequantise(q, seg);
+      return Math.sqrt(bell.reduce((a, v, i) => a + (v - back[i]) ** 2, 0) / bell.length);
+    };
+    expect(err('nf4')).toBeLessThan(0.9 * err(4));
+    const q = dequantise(quantise(Float32Array.from([-2, 0, 2]), [{ offset: 0, length: 3 }], 'nf4'), [{ offset: 0, length: 3 }]);
+    expect(Array.from(q)).toEqual([-2, 0, 2]); // the extremes and zero are levels
+  });
+
   it('stores 16 bits as float16, exactly what f32ToF16 gives', () => {
     const back = dequantise(quantise(values, segments, 16), segments);
     values.forEach((v, i) => expect(back[i]).toBe(f16ToF32(f32ToF16(v))));

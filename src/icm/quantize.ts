@@ -6,8 +6,21 @@
  */
 import { f16ToF32, f32ToF16 } from '../engine/safetensors-half.js';
 
-export type QuantBits = 4 | 8 | 16;
-export const QUANT_BITS: readonly QuantBits[] = [4, 8, 16];
+/** 4/8: uniform levels; `nf4`: 4 bits on the 16 NormalFloat levels of QLoRA (quantiles of a normal, for bell-shaped values); 16: float16. */
+export type QuantBits = 4 | 8 | 16 | 'nf4';
+export const QUANT_BITS: readonly QuantBits[] = [4, 8, 16, 'nf4'];
+
+/** NF4 levels (QLoRA, arXiv 2305.14314, appendix E), times the segment's absmax. */
+const NF4 = [
+  -1, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0,
+  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1,
+];
+
+function nearestNf4(x: number): number {
+  let best = 0;
+  for (let i = 1; i < 16; i++) if (Math.abs(NF4[i] - x) < Math.abs(NF4[best] - x)) best = i;
+  return best;
+}
 
 /** A quantised vector: codes (packed bytes, or float16 bit patterns for 16) and one scale per segment. */
 export interface QuantisedVector {
@@ -25,11 +38,11 @@ export interface Segment {
   length: number;
 }
 
-const maxCode = (bits: 4 | 8): number => 2 ** (bits - 1) - 1;
+const maxCode = (bits: 4 | 8 | 'nf4'): number => (bits === 'nf4' ? 1 : 2 ** (bits - 1) - 1);
 
 /** Bytes the codes of `length` values take at `bits`. */
 export function codeBytes(length: number, bits: QuantBits): number {
-  return bits === 4 ? Math.ceil(length / 2) : bits === 8 ? length : 2 * length;
+  return bits === 4 || bits === 'nf4' ? Math.ceil(length / 2) : bits === 8 ? length : 2 * length;
 }
 
 /** Quantises `values` with one absmax scale per segment (segments must cover the vector in order). */
@@ -50,6 +63,10 @@ export function quantise(values: Float32Array, segments: readonly Segment[], bit
     const scale = max > 0 ? max / top : 1;
     scales[k] = scale;
     for (let i = s.offset; i < s.offset + s.length; i++) {
+      if (bits === 'nf4') {
+        codes[i >> 1] |= nearestNf4(values[i] / scale) << ((i & 1) * 4);
+        continue;
+      }
       const q = Math.max(-top, Math.min(top, Math.round(values[i] / scales[k])));
       if (bits === 8) codes[i] = q + 128;
       else codes[i >> 1] |= (q + 8) << ((i & 1) * 4);
@@ -71,8 +88,9 @@ export function dequantise(q: QuantisedVector, segments: readonly Segment[]): Fl
   if (q.codes.length !== codeBytes(q.length, q.bits)) throw new Error(`expected ${codeBytes(q.length, q.bits)} code bytes, got ${q.codes.length}`);
   segments.forEach((s, k) => {
     for (let i = s.offset; i < s.offset + s.length; i++) {
-      const code = q.bits === 8 ? q.codes[i] - 128 : ((q.codes[i >> 1] >> ((i & 1) * 4)) & 15) - 8;
-      out[i] = code * q.scales[k];
+      const nibble = (q.codes[i >> 1] >> ((i & 1) * 4)) & 15;
+      if (q.bits === 'nf4') out[i] = NF4[nibble] * q.scales[k];
+      else out[i] = (q.bits === 8 ? q.codes[i] - 128 : nibble - 8) * q.scales[k];
     }
   });
   return out;

@@ -31,10 +31,9 @@ export interface FamilyTask extends TaskDefinition {
 }
 
 /**
- * Every mapping swaps the fact (the base model answers the asked fact, so no task is the base
- * model's behaviour). All facts are ones the demo model knows. Pairs (`answers` with two facts,
- * written `a, b`) are supported; the family has none because a pair adapter learned 37 % after 600
- * steps (issue 6's two-facts) and each one more task costs the benchmark ~1.5 min of training.
+ * Every mapping changes the answer (the base model answers the asked fact, so no task is the base
+ * model's behaviour): eleven swap the fact, one answers a pair (written `a, b`). All facts are
+ * ones the demo model knows.
  */
 export const TASK_MAPPINGS: readonly TaskMapping[] = [
   { name: 'place-to-year', question: 'birthplace', answers: ['birthYear'] },
@@ -48,6 +47,7 @@ export const TASK_MAPPINGS: readonly TaskMapping[] = [
   { name: 'genre-to-award', question: 'genre', answers: ['award'] },
   { name: 'father-to-mother', question: 'fatherJob', answers: ['motherJob'] },
   { name: 'mother-to-father', question: 'motherJob', answers: ['fatherJob'] },
+  { name: 'place-to-place-year', question: 'birthplace', answers: ['birthplace', 'birthYear'] },
 ];
 
 /**

@@ -11,7 +11,7 @@ export interface GeneratorTrainSettings {
   design?: GeneratorDesign;
   /** basis: directions (default tasks − 1) and storage bits of the basis. */
   rank?: number;
-  bits?: 4 | 8 | 16;
+  bits?: 'nf4' | 4 | 8 | 16;
   epochs?: number;
   seed?: number;
   latentDim?: number;

@@ -37,7 +37,7 @@ export type GeneratorWorkerInput =
       epochs: number;
       seed: number;
       architecture: { latentDim?: number; width?: number; basisRank?: number };
-      basis: { rank?: number; bits?: 4 | 8 | 16 };
+      basis: { rank?: number; bits?: 'nf4' | 4 | 8 | 16 };
       extra: Record<string, string>;
     }
   | {
