@@ -5,7 +5,7 @@
  * Options: --model DIR (default models/demo)  --quick (CI: 9 tasks, few authors and steps, no threshold)
  *          --out FILE  --docs FILE (empty string: don't write)  --cache DIR (trained checkpoints, reused
  *          when task, training options and model match; default scratch/icm-bench-cache; empty: off)
- *          --steps N  --lr X  --keep N  --rank N (basis directions)  --bits nf4|4|8|16 (default nf4)  --ridge X  --interpolation X
+ *          --steps N  --lr X  --keep N  --rank N (basis directions)  --bits 4|8|16|nf4 (default 4)  --ridge X  --interpolation X
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,7 +39,7 @@ if (!existsSync(join(args.model, 'model.safetensors'))) {
   console.error(`bench:icm: no model weights in ${args.model} (train the demo model first: npm run model:train-demo, or pass --model DIR)`);
   process.exit(2);
 }
-const bits = (args.bits === undefined || args.bits === 'nf4' ? 'nf4' : Number(args.bits)) as QuantBits;
+const bits = (args.bits === 'nf4' ? 'nf4' : Number(args.bits ?? 4)) as QuantBits;
 if (!QUANT_BITS.includes(bits)) {
   console.error('bench:icm: --bits must be 4, 8, 16 or nf4');
   process.exit(2);
@@ -82,7 +82,7 @@ const options: IcmBenchOptions = {
     : {
         'basis, ICM-LoRA condition (last layer, final position)': { ...generator, vector: 'icm' },
         'basis, float16 (no compression)': { ...generator, bits: 16 },
-        'basis, uniform 4-bit': { ...generator, bits: 4 },
+        'basis, NF4 basis': { ...generator, bits: 'nf4' },
       },
   samples: quick ? 1 : 3,
   cacheDir: args.cache || undefined,
@@ -102,7 +102,7 @@ if (args.docs) {
     `${t.steps} AdamW steps of ${t.batchSize}, learning rate ${t.learningRate} with cosine decay to ${t.minLearningRateRatio}×, on ${options.trainAuthors} authors × 3 phrasings; last ${t.keepCheckpoints} checkpoints kept` +
     `${details.cached.length ? ` (${details.cached.length} of the tasks' checkpoints read from the bench's cache, made by this code with the same options and model in an earlier run)` : ''}. ` +
     `Evaluation: greedy, ${options.evalAuthors} authors the adapters never saw × ${options.evalPhrasings} phrasings per task (${details.evalItems} items), exact match of the first line. ` +
-    `Generator (\`basis\`): centre + ${generator.rank ?? 'seen tasks − 1'} principal directions of the seen tasks' adapters, ${bits === 'nf4' ? 'NF4 (4-bit NormalFloat; centre uniform 4-bit)' : `${bits}-bit`}, one scale per LoRA factor; ridge ${generator.ridge} from the task vector (prompt and completion tokens pooled at layers 2 and 4) to coefficients, Gaussian interpolation of the seen tasks at ${generator.interpolation}× the median nearest-task distance; ` +
+    `Generator (\`basis\`): centre + ${generator.rank ?? 'seen tasks − 1'} principal directions of the seen tasks' adapters, ${bits === 'nf4' ? 'NF4 (4-bit NormalFloat; centre uniform 4-bit)' : `${bits}-bit uniform`}, one scale per LoRA factor (clipped to the least squared error); ridge ${generator.ridge} from the task vector (prompt and completion tokens pooled at layers 2 and 4) to coefficients, Gaussian interpolation of the seen tasks at ${generator.interpolation}× the median nearest-task distance; ` +
     `generated = mean over ${options.samples} seeds.`;
   const block = `<!-- section:icm -->\n${icmMarkdown(result, details, setup)}\n<!-- /section:icm -->`;
   const old = existsSync(args.docs) ? readFileSync(args.docs, 'utf8') : '# Benchmarks\n';

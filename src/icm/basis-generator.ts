@@ -34,7 +34,7 @@ export interface BasisTrainingSet {
 export interface BasisGeneratorOptions {
   /** Basis directions (default: tasks − 1, at most 64). */
   rank?: number;
-  /** Storage of the centre and the basis (default nf4: the basis in NF4, the centre in uniform 4-bit). */
+  /** Storage of the centre and the basis (default 4: uniform levels, clipped scales; nf4: the basis in NF4, the centre in uniform 4-bit). */
   bits?: QuantBits;
   /** Ridge strength relative to the mean squared condition norm (default 0.05). */
   ridge?: number;
@@ -81,7 +81,7 @@ export interface BasisGeneratorState {
   samples: number;
 }
 
-const DEFAULTS = { bits: 'nf4' as QuantBits, ridge: 0.05, interpolation: 0.5 };
+const DEFAULTS = { bits: 4 as QuantBits, ridge: 0.05, interpolation: 0.5 };
 
 /** A basis generator: `generate(condition, seed)` returns a LoRA adapter of the training layout. */
 export class BasisGenerator {

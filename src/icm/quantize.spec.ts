@@ -11,32 +11,37 @@ describe('quantise / dequantise', () => {
     { offset: 40, length: 61 },
   ];
 
-  it.each([4, 8] as const)('keeps every value within half a step of its segment (%i bits), packed into %i-bit codes', (bits) => {
+  it.each([4, 8] as const)('picks the clipped scale with the least squared error, never worse than absmax (%i bits)', (bits) => {
     const sut = quantise(values, segments, bits);
     expect(sut.codes.length).toBe(codeBytes(101, bits));
     const back = dequantise(sut, segments);
     const top = 2 ** (bits - 1) - 1;
     segments.forEach((s, k) => {
-      const max = Math.max(...Array.from(values.subarray(s.offset, s.offset + s.length), Math.abs));
-      expect(sut.scales[k]).toBeCloseTo(max / top, 6);
-      for (let i = s.offset; i < s.offset + s.length; i++) expect(Math.abs(back[i] - values[i])).toBeLessThanOrEqual(sut.scales[k] / 2 + 1e-7);
+      const seg = Array.from(values.subarray(s.offset, s.offset + s.length));
+      const max = Math.max(...seg.map(Math.abs));
+      // Reference: plain absmax rounding, from the definition.
+      const plain = seg.map((v) => Math.round(v / (max / top)) * (max / top));
+      const sq = (xs: number[]) => xs.reduce((a, v, i) => a + (v - seg[i]) ** 2, 0);
+      expect(sq(Array.from(back.subarray(s.offset, s.offset + s.length)))).toBeLessThanOrEqual(sq(plain) * (1 + 1e-5));
+      expect(sut.scales[k]).toBeLessThanOrEqual((max / top) * (1 + 1e-6));
+      expect(sut.scales[k]).toBeGreaterThanOrEqual(((0.5 * max) / top) * (1 - 1e-6));
+      // Within half a step, or clipped to the largest level.
+      seg.forEach((v, i) => expect(Math.abs(back[s.offset + i] - v)).toBeLessThanOrEqual(Math.max(sut.scales[k] / 2, Math.abs(v) - top * sut.scales[k]) + 1e-6));
     });
-    // The largest value of each segment is represented exactly (up to float32 rounding).
-    expect(Math.max(...Array.from(back.subarray(40), Math.abs))).toBeCloseTo(Math.max(...Array.from(values.subarray(40), Math.abs)), 5);
   });
 
-  it('nf4 puts bell-shaped values nearer than uniform 4-bit levels do, in the same bytes', () => {
-    const bell = rng.normals(4000);
+  it('nf4 maps every value to the nearest NormalFloat level times the absmax, two codes a byte', () => {
+    const bell = rng.normals(4001);
     const seg = [{ offset: 0, length: bell.length }];
-    const err = (bits: 4 | 'nf4') => {
-      const q = quantise(bell, seg, bits);
-      expect(q.codes.length).toBe(2000);
-      const back = dequantise(q, seg);
-      return Math.sqrt(bell.reduce((a, v, i) => a + (v - back[i]) ** 2, 0) / bell.length);
-    };
-    expect(err('nf4')).toBeLessThan(0.9 * err(4));
-    const q = dequantise(quantise(Float32Array.from([-2, 0, 2]), [{ offset: 0, length: 3 }], 'nf4'), [{ offset: 0, length: 3 }]);
-    expect(Array.from(q)).toEqual([-2, 0, 2]); // the extremes and zero are levels
+    const q = quantise(bell, seg, 'nf4');
+    expect(q.codes.length).toBe(2001);
+    const max = Math.max(...Array.from(bell, Math.abs));
+    expect(q.scales[0]).toBe(Math.fround(max));
+    const back = dequantise(q, seg);
+    // The widest gap between NF4 levels is 1 − 0.6962 (at −1): no value is further than half of it (× absmax).
+    bell.forEach((v, i) => expect(Math.abs(back[i] - v)).toBeLessThanOrEqual(((1 - 0.6961928009986877) / 2) * max + 1e-6));
+    const ends = dequantise(quantise(Float32Array.from([-2, 0, 2]), [{ offset: 0, length: 3 }], 'nf4'), [{ offset: 0, length: 3 }]);
+    expect(Array.from(ends)).toEqual([-2, 0, 2]); // the extremes and zero are levels
   });
 
   it('stores 16 bits as float16, exactly what f32ToF16 gives', () => {

@@ -38,6 +38,16 @@ export interface Segment {
   length: number;
 }
 
+/** Clipping factors tried per segment (1 = plain absmax). */
+const CLIPS = [1, 0.9, 0.8, 0.7, 0.6, 0.5];
+
+/** The value a code stands for: nearest level at `scale`. */
+function level(v: number, scale: number, bits: 4 | 8 | 'nf4'): number {
+  if (bits === 'nf4') return NF4[nearestNf4(v / scale)] * scale;
+  const top = maxCode(bits);
+  return Math.max(-top, Math.min(top, Math.round(v / scale))) * scale;
+}
+
 const maxCode = (bits: 4 | 8 | 'nf4'): number => (bits === 'nf4' ? 1 : 2 ** (bits - 1) - 1);
 
 /** Bytes the codes of `length` values take at `bits`. */
@@ -57,17 +67,29 @@ export function quantise(values: Float32Array, segments: readonly Segment[], bit
   checkSegments(segments, values.length);
   const top = maxCode(bits);
   const scales = new Float32Array(segments.length);
+  // Uniform levels, per segment: the scale (absmax × a clipping factor) with the least squared
+  // error; clipping a few outliers buys finer levels for the bulk of the values at no extra bytes
+  // (bench:icm seen worst 0.89 -> 0.94 at 4 bits). NF4 keeps absmax: its levels already crowd
+  // near zero, and clipping made its worst seen task lose (0.92 -> 0.86).
   segments.forEach((s, k) => {
     let max = 0;
     for (let i = s.offset; i < s.offset + s.length; i++) max = Math.max(max, Math.abs(values[i]));
-    const scale = max > 0 ? max / top : 1;
-    scales[k] = scale;
+    let best = { scale: max > 0 ? max / top : 1, err: Infinity };
+    if (max > 0) {
+      for (const clip of bits === 'nf4' ? [1] : CLIPS) {
+        const scale = (clip * max) / top;
+        let err = 0;
+        for (let i = s.offset; i < s.offset + s.length; i++) err += (values[i] - level(values[i], scale, bits)) ** 2;
+        if (err < best.err) best = { scale, err };
+      }
+    }
+    scales[k] = best.scale;
     for (let i = s.offset; i < s.offset + s.length; i++) {
       if (bits === 'nf4') {
-        codes[i >> 1] |= nearestNf4(values[i] / scale) << ((i & 1) * 4);
+        codes[i >> 1] |= nearestNf4(values[i] / best.scale) << ((i & 1) * 4);
         continue;
       }
-      const q = Math.max(-top, Math.min(top, Math.round(values[i] / scales[k])));
+      const q = Math.max(-top, Math.min(top, Math.round(values[i] / best.scale)));
       if (bits === 8) codes[i] = q + 128;
       else codes[i >> 1] |= (q + 8) << ((i & 1) * 4);
     }

@@ -11,7 +11,7 @@ export class TrainGeneratorDto {
   @IsIn(GENERATOR_DESIGNS)
   design?: GeneratorDesign;
   @ApiPropertyOptional({ minimum: 1, maximum: 64, description: 'basis: directions (default: trained tasks − 1)' }) @IsOptional() @IsInt() @Min(1) @Max(64) rank?: number;
-  @ApiPropertyOptional({ enum: ['nf4', 4, 8, 16], default: 'nf4', description: 'basis: storage of the basis (nf4: 4-bit NormalFloat)' }) @IsOptional() @IsIn(['nf4', 4, 8, 16]) bits?: 'nf4' | 4 | 8 | 16;
+  @ApiPropertyOptional({ enum: [4, 8, 16, 'nf4'], default: 4, description: 'basis: storage of the basis (nf4: 4-bit NormalFloat)' }) @IsOptional() @IsIn(['nf4', 4, 8, 16]) bits?: 'nf4' | 4 | 8 | 16;
   @ApiPropertyOptional({ minimum: 1, maximum: 2000, default: 60 }) @IsOptional() @IsInt() @Min(1) @Max(2000) epochs?: number;
   @ApiPropertyOptional({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }) @IsOptional() @IsInt() @Min(0) @Max(2 ** 31 - 1) seed?: number;
   @ApiPropertyOptional({ minimum: 2, maximum: 512 }) @IsOptional() @IsInt() @Min(2) @Max(512) latentDim?: number;
