@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKEND_ORDER } from '../../src/engine/backend.js';
 import { bootstrap } from '../../src/main.js';
+import { ModelHost } from '../../src/modules/inference/model-host.service.js';
 import { JobQueue } from '../../src/modules/jobs/job-queue.service.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { http, startTestApp, type TestApp } from '../support/app.js';
@@ -55,7 +56,8 @@ describe('health, metrics and request ids over HTTP', () => {
     expect(unsafe.headers.get('x-request-id')).toMatch(UUID);
   });
 
-  it('GET /readyz reports database, queue and tensor backend', async () => {
+  it('GET /readyz reports database, queue, tensor backend and the loaded model', async () => {
+    await app.app.get(ModelHost).whenReady(); // 503 until then (readiness-model-loading.test.ts)
     const res = await http(app.baseUrl, 'GET', '/readyz');
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('ready');
@@ -64,6 +66,7 @@ describe('health, metrics and request ids over HTTP', () => {
     expect(res.body.checks.queue.detail).toMatch(/^working/);
     expect(res.body.checks.backend.ok).toBe(true);
     expect(BACKEND_ORDER).toContain(res.body.checks.backend.detail);
+    expect(res.body.checks.model).toMatchObject({ ok: true, detail: expect.stringMatching(/^ready/) });
   });
 
   it('GET /metrics needs an admin key and serves Prometheus text', async () => {

@@ -38,13 +38,16 @@ describe('inference limits over HTTP', () => {
     });
     afterAll(() => app?.close());
 
-    it('keeps the service up: /readyz reports the model check, completions answer 503, /v1/models is empty', async () => {
+    it('keeps the service alive but not ready: /readyz 503 naming the model, completions 503 without Retry-After, /v1/models empty', async () => {
+      expect((await http(app.baseUrl, 'GET', '/healthz')).status).toBe(200);
       const ready = await http(app.baseUrl, 'GET', '/readyz');
-      expect(ready.status).toBe(200);
-      expect(ready.body.checks.model).toMatchObject({ ok: false, detail: expect.stringMatching(/^failed: .*config\.json/) });
+      expect(ready.status).toBe(503);
+      expect(ready.body.error.message).toBe('not ready: model');
+      expect(ready.body.error.details.checks.model).toMatchObject({ ok: false, detail: expect.stringMatching(/^failed: .*config\.json/) });
       const res = await http(app.baseUrl, 'POST', '/v1/completions', { key: app.adminKey, body: { model: 'gone', prompt: 'hello' } });
       expect(res.status).toBe(503);
       expect(res.body.error.code).toBe('UNAVAILABLE');
+      expect(res.headers.get('retry-after')).toBeNull(); // a failed load does not heal by waiting
       expect((await http(app.baseUrl, 'GET', '/v1/models', { key: app.adminKey })).body).toEqual({ object: 'list', data: [] });
     });
   });

@@ -65,6 +65,9 @@ export interface ErrorBody {
 
 /** An error the service means to report; the exception filter turns it into {@link ErrorBody}. */
 export class DomainError extends Error {
+  /** Seconds for the `Retry-After` header (503 while starting, 429 back-pressure); unset: none. */
+  retryAfterSeconds?: number;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -72,6 +75,12 @@ export class DomainError extends Error {
   ) {
     super(message);
     this.name = 'DomainError';
+  }
+
+  /** The same error with a `Retry-After` hint (whole seconds, at least 1). */
+  retryAfter(seconds: number): this {
+    this.retryAfterSeconds = Math.max(1, Math.ceil(seconds));
+    return this;
   }
 
   get status(): HttpStatus {

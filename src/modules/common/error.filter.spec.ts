@@ -35,4 +35,27 @@ describe('ErrorFilter.toResponse', () => {
     expect(logged[0]).toContain('req-42');
     expect(logged[0]).toContain('secret db password');
   });
+
+  it('answers UNAVAILABLE with Retry-After when given, logged at info in one line without a stack', () => {
+    const info: string[] = [];
+    const errors: string[] = [];
+    vi.spyOn(Logger.prototype, 'log').mockImplementation((m: unknown) => void info.push(String(m)));
+    vi.spyOn(Logger.prototype, 'error').mockImplementation((m: unknown) => void errors.push(String(m)));
+    const sent = (e: unknown) => {
+      const headers = new Map<string, string>();
+      const res = { headersSent: false, setHeader: (k: string, v: string) => headers.set(k, v), status: () => res, json: () => res };
+      const host = { getType: () => 'http', switchToHttp: () => ({ getRequest: () => req('req-7'), getResponse: () => res }) };
+      new ErrorFilter().catch(e, host as never);
+      return headers;
+    };
+    const loading = new DomainError(ErrorCode.UNAVAILABLE, 'model demo is not ready (loading: starting)', { state: 'loading' }).retryAfter(4.2);
+    expect(sent(loading).get('retry-after')).toBe('5');
+    expect(errors).toEqual([]);
+    expect(info).toHaveLength(1);
+    expect(info[0]).toContain('model demo is not ready');
+    expect(info[0]).toContain('req-7');
+    expect(info[0]).not.toContain('\n'); // no stack
+    expect(sent(new DomainError(ErrorCode.UNAVAILABLE, 'model demo is not ready (failed: no config.json)')).has('retry-after')).toBe(false);
+    expect(errors).toEqual([]);
+  });
 });

@@ -34,12 +34,16 @@ export class ErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = this.toResponse(exception, req);
     if (res.headersSent) return;
+    if (exception instanceof DomainError && exception.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(exception.retryAfterSeconds));
     res.status(status).json(body);
   }
 
   toResponse(exception: unknown, req?: Request): { status: number; body: ErrorBody } {
     if (exception instanceof DomainError) {
-      if (exception.status >= 500) this.logUnexpected(exception, req);
+      // UNAVAILABLE is a state the service reports (model loading, a probe failing), not a fault:
+      // one info line without a stack. Other 5xx domain errors are faults.
+      if (exception.code === ErrorCode.UNAVAILABLE) this.logUnavailable(exception, req);
+      else if (exception.status >= 500) this.logUnexpected(exception, req);
       return { status: exception.status, body: exception.toBody() };
     }
     const bodyParserError = toBodyParserError(exception);
@@ -57,6 +61,12 @@ export class ErrorFilter implements ExceptionFilter {
       status: HttpStatus.INTERNAL_SERVER_ERROR,
       body: { error: { code: ErrorCode.INTERNAL, message: 'internal error', details: { requestId: requestIdOf(req) ?? null } } },
     };
+  }
+
+  private logUnavailable(exception: DomainError, req?: Request): void {
+    const id = requestIdOf(req);
+    const retry = exception.retryAfterSeconds === undefined ? '' : ` (retry after ${exception.retryAfterSeconds} s)`;
+    this.log.log(`503 on ${req?.method ?? '?'} ${req?.originalUrl ?? '?'}${id ? ` (request ${id})` : ''}: ${exception.message}${retry}`);
   }
 
   private logUnexpected(exception: unknown, req?: Request): void {

@@ -18,15 +18,18 @@ export class HealthController {
     return { status: 'ok', uptimeSeconds: this.health.uptimeSeconds() };
   }
 
-  /** Readiness: database answers, queue started (and workers running in worker roles), tensor backend up. */
+  /**
+   * Readiness: database answers, queue started (and workers running in worker roles), tensor
+   * backend up, and (api and all roles) the model loaded: 503 while it loads.
+   */
   @Get('readyz')
-  @ApiOkResponse({ description: '`{ "status": "ready", "checks": { database, queue, backend } }`.' })
-  @ApiServiceUnavailableResponse({ description: 'Not ready: error code UNAVAILABLE, `details.checks` says which check failed.' })
+  @ApiOkResponse({ description: '`{ "status": "ready", "checks": { database, queue, backend, model } }`.' })
+  @ApiServiceUnavailableResponse({ description: 'Not ready (for example while the model loads): error code UNAVAILABLE, `details.checks` says which check failed.' })
   async readyz(): Promise<{ status: 'ready'; checks: Readiness['checks'] }> {
     const r = await this.health.readiness();
     if (!r.ready) {
       const failing = Object.entries(r.checks)
-        .filter(([name, c]) => !c.ok && name !== 'model') // model: reported, not gating
+        .filter(([, c]) => !c.ok)
         .map(([name]) => name);
       throw new DomainError(ErrorCode.UNAVAILABLE, `not ready: ${failing.join(', ')}`, { checks: r.checks });
     }

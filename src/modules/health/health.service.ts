@@ -14,15 +14,15 @@ export interface CheckResult {
 export interface Readiness {
   ready: boolean;
   /**
-   * `model` (the served base model) is reported but does not gate readiness: the admin, unlearning
-   * and registry APIs serve while it loads, and completions answer 503 until it is ready.
+   * `model` (the served base model, absent in the worker role) gates readiness (Kubernetes
+   * semantics: no traffic until the model answers); liveness (/healthz) does not wait for it.
    */
   checks: { database: CheckResult; queue: CheckResult; backend: CheckResult; model?: CheckResult };
 }
 
 const DB_TIMEOUT_MS = 2_000;
 
-/** Liveness is free; readiness asks the database, the queue and the tensor backend. */
+/** Liveness is free; readiness asks the database, the queue, the tensor backend and the model host. */
 @Injectable()
 export class HealthService {
   private readonly startedAt = Date.now();
@@ -43,7 +43,8 @@ export class HealthService {
     const queue = this.checkQueue();
     const m = this.model?.status();
     const model = m && m.state !== 'disabled' ? { ok: m.state === 'ready', detail: `${m.state}: ${m.detail}` } : undefined;
-    return { ready: database.ok && queue.ok && backend.ok, checks: { database, queue, backend, ...(model ? { model } : {}) } };
+    const ready = database.ok && queue.ok && backend.ok && (model?.ok ?? true);
+    return { ready, checks: { database, queue, backend, ...(model ? { model } : {}) } };
   }
 
   private async checkDatabase(): Promise<CheckResult> {

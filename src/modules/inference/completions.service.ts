@@ -77,12 +77,10 @@ export class CompletionsService {
     return this.prepareRequest(request, principal, requestId, {}, startedAt);
   }
 
-  /** 503 until the model host has loaded the model. */
+  /** 503 until the model host has loaded the model (with Retry-After while it loads). */
   assertReady(): void {
-    const status = this.host.status();
-    if (status.state !== 'ready' || !this.host.tokenizer || !this.host.modelConfig) {
-      throw new DomainError(ErrorCode.UNAVAILABLE, `model ${status.modelId} is not ready (${status.state}: ${status.detail})`, { model: status.modelId, state: status.state });
-    }
+    const notReady = this.host.notReadyError();
+    if (notReady) throw notReady;
   }
 
   /**
@@ -255,7 +253,7 @@ export class CompletionsService {
   private mapRunError(e: unknown): unknown {
     if (e instanceof QueueFullError) {
       this.metrics.recordFailure('queue_full');
-      return new DomainError(ErrorCode.TOO_MANY_REQUESTS, e.message, { retryAfterSeconds: e.retryAfterSeconds, queued: e.queued });
+      return new DomainError(ErrorCode.TOO_MANY_REQUESTS, e.message, { retryAfterSeconds: e.retryAfterSeconds, queued: e.queued }).retryAfter(e.retryAfterSeconds);
     }
     if (e instanceof RequestTimeoutError) {
       this.metrics.recordFailure('timeout');

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { DomainError, ErrorCode } from '../common/domain-error.js';
+import { DomainError } from '../common/domain-error.js';
 import type { ErrorFilter } from '../common/error.filter.js';
 import { startSsePings } from '../common/sse.js';
 
@@ -62,9 +62,7 @@ export async function respondWithInference(
       io.done();
       return;
     }
-    if (e instanceof DomainError && e.code === ErrorCode.TOO_MANY_REQUESTS) {
-      res.setHeader('retry-after', String((e.details as { retryAfterSeconds: number }).retryAfterSeconds));
-    }
+    if (e instanceof DomainError && e.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(e.retryAfterSeconds));
     res.status(status).json(body);
   } finally {
     stopPings();

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
+import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { parseModelConfig, type ModelConfig } from '../../engine/model-config.js';
 import { TextTokenizer } from '../../engine/tokenizer.js';
 import { MicroBatcher, type BatchItem } from '../../routing/micro-batcher.js';
@@ -35,6 +36,9 @@ export interface HostJob {
 
 export type HostState = 'disabled' | 'loading' | 'ready' | 'failed';
 
+/** `Retry-After` of a completion refused while the model loads (the demo model loads in a few seconds). */
+export const LOADING_RETRY_AFTER_SECONDS = 5;
+
 export interface HostStatus {
   state: HostState;
   modelId: string;
@@ -49,7 +53,7 @@ export interface HostStatus {
  * cores (LETHE_INFERENCE_WORKERS), fed by a micro-batcher (LETHE_BATCH_WINDOW_MS,
  * LETHE_BATCH_MAX_SIZE) with a bounded queue (429 beyond LETHE_QUEUE_MAX) and per-request timeouts.
  * Loading starts at boot in the api and all roles without holding the boot up; until it is done,
- * completions answer 503 and /v1/models lists nothing.
+ * /readyz answers 503, completions answer 503 with Retry-After and /v1/models lists nothing.
  */
 @Injectable()
 export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
@@ -94,6 +98,19 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
   whenReady(): Promise<void> {
     this.loadPromise ??= this.load();
     return this.loadPromise;
+  }
+
+  /**
+   * Why this host cannot serve yet, as the 503 to answer: while loading with `Retry-After`, after a
+   * failed load without it (retrying will not help until an operator acts); undefined when ready.
+   */
+  notReadyError(): DomainError | undefined {
+    if (this.state === 'ready' && this.tokenizer && this.modelConfig) return undefined;
+    const error = new DomainError(ErrorCode.UNAVAILABLE, `model ${this.modelId} is not ready (${this.state}: ${this.detail})`, {
+      model: this.modelId,
+      state: this.state,
+    });
+    return this.state === 'loading' ? error.retryAfter(LOADING_RETRY_AFTER_SECONDS) : error;
   }
 
   status(): HostStatus {
