@@ -1,7 +1,7 @@
 /**
  * Request-shape suite of bench:unlearning (issue 11, DESIGN §9): the requests people actually send —
  * one fact, one author's facts once each, one author in 3 phrasings, two authors, part of an author,
- * statements instead of questions, and overlapping requests on one author — each run as 5 sequential
+ * statements instead of questions, overlapping requests on one author, and one author typed in lower case — each run as 5 sequential
  * requests with every method side by side. Metrics after the last request count only items the base
  * model answers right. Near-negatives take their names and templates from reference prompts about
  * authors the evaluation never asks about, so `retained` measures authors the pipeline never saw.
@@ -22,7 +22,7 @@ import { normaliseAnswer, scoreAnswer } from './scoring.js';
 import { FACT_TYPES, NEW_TEMPLATES, STATEMENTS, type FactType } from '../world/phrasings.js';
 import { formatPrompt, utilityItems, type Author, type World, type WorldItem } from './world.js';
 
-export const SHAPES = ['one-fact', 'one-author-once', 'one-author', 'two-authors', 'part-of-author', 'texts', 'overlapping'] as const;
+export const SHAPES = ['one-fact', 'one-author-once', 'one-author', 'two-authors', 'part-of-author', 'texts', 'overlapping', 'lowercase'] as const;
 export type Shape = (typeof SHAPES)[number];
 export const SHAPE_METHODS = ['lethe', 'always-on', 'lambda-0', 'o3-shared', 'no-near-negatives'] as const;
 export type ShapeMethod = (typeof SHAPE_METHODS)[number];
@@ -132,6 +132,11 @@ export function shapeRequests(world: World, shape: Shape, requests: number): { i
       case 'texts': {
         const a = authors[t];
         return { items: FACT_TYPES.map((f) => ({ prompt: STATEMENTS[f].replace('{n}', a.name).replace('{a}', a.facts[f]) })), facts: FACT_TYPES.map((type) => ({ author: a, type })) };
+      }
+      case 'lowercase': {
+        // Typed in a hurry: one author's facts once each, all in lower case (the users who ask keep theirs capitalised).
+        const r = once(authors[t], FACT_TYPES);
+        return { items: r.items.map((i) => ({ ...i, prompt: formatPrompt(world.items.find((w) => w.prompt === i.prompt)!.question.toLowerCase()) })), facts: r.facts };
       }
       case 'overlapping':
         // Every request forgets another fact of the same author: the gates co-fire on that author.

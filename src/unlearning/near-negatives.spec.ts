@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { STATEMENTS } from '../world/phrasings.js';
-import { itemsOfAuthors, readWorld } from '../world/world.js';
+import { formatPrompt, itemsOfAuthors, readWorld } from '../world/world.js';
 import { normaliseAnswer } from '../engine/answer-scoring.js';
 import { mentions } from './entities.js';
 import { loadModel } from './load-model.js';
@@ -42,6 +42,19 @@ describe('buildNearNegatives on the demo model', () => {
     for (const f of sut.forgetPrompts) expect(facts).toContain(normaliseAnswer(f.answer));
     // Questions about other authors, in the forget questions' templates.
     expect(sut.otherEntity.some((o) => mentions(o.prompt, other.name) || /\?\nAnswer:$/.test(o.prompt))).toBe(true);
+  });
+
+  it('a request typed in lower case finds its entity against the reference templates and asks other authors in lower case', async () => {
+    const typed = formatPrompt(birthplace.question.toLowerCase());
+    const sut = await buildNearNegatives(model, tokenizer, [{ prompt: typed, answer: birthplace.answer }], references);
+    expect(sut.entities.map((e) => e.toLowerCase())).toEqual([author.name.toLowerCase()]);
+    expect(sut.forgetPrompts.length).toBeGreaterThan(0);
+    expect(sut.sameEntity.length).toBeGreaterThan(5);
+    expect(sut.otherEntity.length).toBeGreaterThan(0);
+    for (const o of sut.otherEntity) expect(mentions(o.prompt, author.name)).toBe(false);
+    // The typed question asked about other authors keeps its style (found phrasings keep theirs).
+    const asTyped = (p: string) => p === `Question: ${p.slice('Question: '.length, -'\nAnswer:'.length).toLowerCase()}\nAnswer:`;
+    expect(sut.otherEntity.some((o) => asTyped(o.prompt) && o.prompt.startsWith(typed.slice(0, 20)))).toBe(true);
   });
 
   it('without reference prompts (a model with no reference data) there is nothing to swap', async () => {

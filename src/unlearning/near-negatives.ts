@@ -16,7 +16,7 @@ import type { TextTokenizer } from '../engine/generate.js';
 import type { TransformerModel } from '../engine/transformer.js';
 import type { ForgetItem } from '../ood/index.js';
 import { OodRandom } from '../ood/random.js';
-import { mentions, subjectEntity, swapEntity } from './entities.js';
+import { mentions, requestEntities, subjectEntity, swapEntity, templateVocabulary, type EntitySpan } from './entities.js';
 import { answerWithPlans } from './gated-answer.js';
 
 export interface NearNegativeOptions {
@@ -78,7 +78,7 @@ function forgottenAnswer(answer: string, entity: string, items: readonly ForgetI
     if (!mentions(it.prompt, entity)) return false;
     if (it.answer !== undefined) return normaliseAnswer(it.answer) === a;
     // A statement: the answer appears in it as whole words, outside the entity's own name.
-    const text = ` ${normaliseAnswer(it.prompt.split(entity).join(' '))} `;
+    const text = ` ${normaliseAnswer(it.prompt)} `.split(` ${normaliseAnswer(entity)} `).join('   ');
     return text.includes(` ${a} `);
   });
 }
@@ -95,7 +95,17 @@ export async function buildNearNegatives(
   const o = { ...DEFAULT_NEAR_NEGATIVE_OPTIONS, ...partial };
   const rng = new OodRandom(o.seed * 31 + 7);
   const forgetPrompts = new Set(items.map((i) => i.prompt));
-  const entities = [...new Set(items.map((i) => subjectEntity(i.prompt)?.text).filter((e): e is string => !!e))];
+  // A request typed without capitals still names its entity: read against the reference templates.
+  const itemSpans = requestEntities(
+    items.map((i) => i.prompt),
+    templateVocabulary(referencePrompts),
+  );
+  const spanOf = new Map<string, EntitySpan>();
+  items.forEach((i, k) => {
+    const span = itemSpans[k];
+    if (span && !spanOf.has(i.prompt)) spanOf.set(i.prompt, span);
+  });
+  const entities = unique(itemSpans.filter((s): s is EntitySpan => s !== null).map((s) => s.text));
   const touchesForget = (p: string) => entities.some((e) => mentions(p, e));
 
   // Reference prompts about some other entity: the pool of other names and of question templates.
@@ -132,9 +142,13 @@ export async function buildNearNegatives(
   const questions = [...items.filter(isQuestion).map((i) => i.prompt), ...out.forgetPrompts.map((f) => f.prompt)];
   const otherCandidates: string[] = [];
   for (const q of questions) {
-    const span = subjectEntity(q);
+    const span = spanOf.get(q) ?? subjectEntity(q);
     if (!span || otherNames.length === 0) continue;
-    for (const k of rng.permutation(otherNames.length).slice(0, Math.min(o.entitiesPerItem, otherNames.length))) otherCandidates.push(swapEntity(q, span, otherNames[k]));
+    // Other names in the request's own style: a lower-case question gets lower-case names.
+    const lower = q.slice(span.start, span.end) === q.slice(span.start, span.end).toLowerCase();
+    for (const k of rng.permutation(otherNames.length).slice(0, Math.min(o.entitiesPerItem, otherNames.length))) {
+      otherCandidates.push(swapEntity(q, span, lower ? otherNames[k].toLowerCase() : otherNames[k]));
+    }
   }
   const other = unique(otherCandidates).filter((p) => !forgetPrompts.has(p));
   const otherKept = other.length <= o.maxOtherEntity ? other : rng.permutation(other.length).slice(0, o.maxOtherEntity).map((k) => other[k]);
