@@ -68,7 +68,9 @@ export async function bootstrap(config: LetheConfig = loadConfig()): Promise<Let
   return { app, url, close: () => app.close() };
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+// `nest start` runs `node dist/src/main` (no extension): Node resolves main.js, argv[1] keeps the name.
+const entry = process.argv[1];
+const isEntry = entry !== undefined && [entry, `${entry}.js`].some((p) => import.meta.url === pathToFileURL(p).href);
 if (isEntry) {
   bootstrap().catch((error: unknown) => {
     const message = error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
