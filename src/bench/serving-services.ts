@@ -130,10 +130,20 @@ export async function routedState(o: {
   return { ...state, dir: dataDir, fromCache: false };
 }
 
+/**
+ * Postgres's directories that start empty. A copy of the cache that keeps files only (a snapshot of
+ * scratch/ moved between machines) drops them, and PGlite then fails to initialise.
+ */
+const PG_EMPTY_DIRS = [
+  'pg_commit_ts', 'pg_dynshmem', 'pg_logical/mappings', 'pg_logical/snapshots', 'pg_notify', 'pg_replslot', 'pg_serial',
+  'pg_snapshots', 'pg_stat', 'pg_stat_tmp', 'pg_tblspc', 'pg_twophase', 'pg_wal/archive_status', 'pg_wal/summaries',
+];
+
 /** A fresh copy of a template data folder (the caller removes it). */
 export function copyState(template: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-serving-'));
   cpSync(template, dir, { recursive: true });
+  for (const d of PG_EMPTY_DIRS) mkdirSync(join(dir, 'pgdata', d), { recursive: true });
   return dir;
 }
 

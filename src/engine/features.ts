@@ -13,6 +13,11 @@ export interface FeatureOptions {
    * this pass instead of prefilling again (`generate` option `prefilled`, via joinPrefill).
    */
   keepPrefill?: boolean;
+  /**
+   * Compute the masked-mean pooled states (default true). Routing reads only the final-token states,
+   * so it skips the pooling ops and their read-back (`pooled` is then empty).
+   */
+  pooled?: boolean;
 }
 
 /** Per-prompt features from one prefill pass. */
@@ -83,27 +88,30 @@ function runChunks(
         cache.dispose();
       }
     }
-    const [layerData, lastData, finalData] = tf.tidy(() => {
-      const mask = tf.expandDims(batch.attentionMask, 2); // [b, s, 1]
-      const count = tf.sum(mask, 1); // [b, 1]
+    const withPooled = options.pooled !== false;
+    const [layerData, finalData] = tf.tidy(() => {
       // Stack the layers' pooled vectors, [layers+1, b, d], to read them back in one transfer.
-      const means = tf.stack(out.hiddenStates!.map((h) => tf.div(tf.sum(tf.mul(h, mask), 1), count)));
-      const finalStates = out.hiddenStates![nLayers];
-      const s = finalStates.shape[1];
-      const lastState = tf.slice(finalStates, [0, s - 1, 0], [chunk.length, 1, dModel]);
-      // Left padding puts every prompt's final token in the last column: [layers+1, b, d].
+      let means: Float32Array | undefined;
+      if (withPooled) {
+        const mask = tf.expandDims(batch.attentionMask, 2); // [b, s, 1]
+        const count = tf.sum(mask, 1); // [b, 1]
+        means = tf.stack(out.hiddenStates!.map((h) => tf.div(tf.sum(tf.mul(h, mask), 1), count))).dataSync() as Float32Array;
+      }
+      const s = out.hiddenStates![nLayers].shape[1];
+      // Left padding puts every prompt's final token in the last column: [layers+1, b, d]. The
+      // last layer's row is also `last` (the condition vector), so it is read back once.
       const finals = tf.stack(out.hiddenStates!.map((h) => tf.reshape(tf.slice(h, [0, s - 1, 0], [chunk.length, 1, dModel]), [chunk.length, dModel])));
-      return [means.dataSync() as Float32Array, lastState.dataSync() as Float32Array, finals.dataSync() as Float32Array];
+      return [means, finals.dataSync() as Float32Array] as const;
     });
     tf.dispose([batch.tokenIds, batch.attentionMask, ...out.hiddenStates!]);
     for (let l = 0; l <= nLayers; l++) {
       for (let r = 0; r < chunk.length; r++) {
         const off = (l * chunk.length + r) * dModel;
-        pooled[l].push(layerData.slice(off, off + dModel));
+        if (layerData) pooled[l].push(layerData.slice(off, off + dModel));
         finalToken[l].push(finalData.slice(off, off + dModel));
       }
     }
-    for (let r = 0; r < chunk.length; r++) last.push(lastData.slice(r * dModel, (r + 1) * dModel));
+    for (let r = 0; r < chunk.length; r++) last.push(finalToken[nLayers][finalToken[nLayers].length - chunk.length + r].slice());
   }
 }
 

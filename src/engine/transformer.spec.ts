@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { conditionVector, promptFeatures } from './features.js';
+import { conditionVector, promptFeatures, promptFeaturesAll } from './features.js';
 import { KvCache } from './kv-cache.js';
 import { ModelConfigError, parseModelConfig } from './model-config.js';
 import { randomCheckpoint, type RandomCheckpointSizes } from './testing/random-checkpoint.js';
@@ -113,6 +113,20 @@ describe.each(variants)('TransformerModel $name', ({ family, sizes }) => {
       for (let i = 0; i < c.dModel; i++) expected[i] += last[i] / refs.length;
     });
     expect(relativeError(cond, expected)).toBeLessThan(TOL);
+  });
+
+  it('with pooled: false, skips pooling and still gives every layer\'s final-token state and the condition vector as the reference', () => {
+    const prompts = [randomTokens(5, c.vocabSize, 41), randomTokens(3, c.vocabSize, 42)];
+    const all = promptFeaturesAll(sut, prompts, { pooled: false });
+    expect(all.pooled.every((layer) => layer.length === 0)).toBe(true);
+    const refs = prompts.map((p) => referenceForward(c, ref, p));
+    for (let l = 0; l <= c.nLayers; l++) {
+      prompts.forEach((p, r) => expect(relativeError(all.finalToken[l][r], refs[r].hidden[l][p.length - 1])).toBeLessThan(TOL));
+    }
+    prompts.forEach((p, r) => expect(relativeError(all.last[r], refs[r].hidden[c.nLayers][p.length - 1])).toBeLessThan(TOL));
+    // The same states as with pooling on.
+    const withPooled = promptFeaturesAll(sut, prompts);
+    expect(withPooled.finalToken).toEqual(all.finalToken);
   });
 
   it('exports its weights back in HF naming and layout, bit for bit', () => {

@@ -65,9 +65,12 @@ export interface EngineTokenEvent {
   finishReason?: FinishReason;
 }
 
-/** Base-model features of prompts: pooled[prompt][layer] (dModel each), last[prompt], detector[prompt][layer]. */
+/**
+ * Base-model features of prompts for routing: last[prompt] (the condition vector) and
+ * detector[prompt][layer] (dModel each). Masked-mean pooled states are not computed here: nothing
+ * on the routing path reads them (DESIGN §3.2 pooling is what offline analyses use).
+ */
 export interface EngineFeatures {
-  pooled: Float32Array[][];
   last: Float32Array[];
   /** What the unlearning detectors score (src/unlearning/detector-features.ts): [prompt][layer]. */
   detector: Float32Array[][];
@@ -360,15 +363,15 @@ export class InferenceEngine {
   }
 
   /**
-   * One base-model prefill per prompt batch: per-layer pooled features (item-major, [prompt][layer]),
-   * the detector features (detectorFeaturesOf: what the unlearning detectors score) and the
-   * condition vector (last layer, final position) that auto routing compares with task centroids.
+   * One base-model prefill per prompt batch: the detector features (detectorFeaturesOf: what the
+   * unlearning detectors score) and the condition vector (last layer, final position) that auto
+   * routing compares with task centroids; no pooling (the routing path reads final-token states).
    * `keepPrefill`: keep each prompt's prefill so its generation here continues from it.
    */
   features(prompts: number[][], options: { keepPrefill?: boolean } = {}): EngineFeatures {
-    const all = promptFeaturesAll(this.model, prompts, { keepPrefill: options.keepPrefill });
+    const all = promptFeaturesAll(this.model, prompts, { keepPrefill: options.keepPrefill, pooled: false });
     all.prefill?.forEach((row, i) => this.prefills.put(prompts[i], row));
-    return { pooled: prompts.map((_, i) => all.pooled.map((layer) => layer[i])), last: all.last, detector: detectorFeaturesOf(all) };
+    return { last: all.last, detector: detectorFeaturesOf(all) };
   }
 
   memory(): { tensors: number; bytes: number; adapters: number } {

@@ -227,7 +227,8 @@ export class CompletionsService {
         });
       }
       if (!store) return;
-      await this.decisions.insertMany(
+      // Written off the request path, batched with other requests' (RoutingDecisionRepository.enqueue).
+      this.decisions.enqueue(
         plans.map((plan, index) => ({
           requestId: p.requestId,
           endpoint: p.endpoint,

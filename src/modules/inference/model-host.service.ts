@@ -167,9 +167,10 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
           let at = 0;
           for (const job of jobs) {
             const n = job.prompts.length;
-            job.resolve({ pooled: all.pooled.slice(at, at + n), last: all.last.slice(at, at + n), detector: all.detector.slice(at, at + n) });
+            job.resolve({ last: all.last.slice(at, at + n), detector: all.detector.slice(at, at + n) });
             at += n;
           }
+          if (jobs[0].keepPrefill) for (const job of jobs) for (const p of job.prompts) this.keptOn(p, engine);
         } catch (e) {
           for (const job of jobs) job.reject(e);
         } finally {
@@ -263,7 +264,7 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
       groups.set(key, [...(groups.get(key) ?? []), idx]);
     });
     if (groups.size === 0) return out;
-    const engine = await this.takeEngine();
+    const engine = await this.takeEngine(this.engineHolding(items.map((it) => it.request.prompt)));
     try {
       for (const idxs of groups.values()) {
         const live = idxs.filter((k) => !items[k].signal.aborted);
@@ -320,10 +321,41 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private waiters: Array<(e: EngineClient) => void> = [];
+  /** Prompt (token ids joined) → the engine that kept its base prefill (features with keepPrefill), oldest first. */
+  private readonly prefillEngine = new Map<string, EngineClient>();
 
-  private takeEngine(): Promise<EngineClient> {
+  private keptOn(prompt: readonly number[], engine: EngineClient): void {
+    const key = prompt.join(',');
+    this.prefillEngine.delete(key);
+    this.prefillEngine.set(key, engine);
+    // Engines keep at most 256 prefills each (PrefillStore): older entries point at nothing.
+    while (this.prefillEngine.size > 256 * Math.max(1, this.engines.length)) this.prefillEngine.delete(this.prefillEngine.keys().next().value!);
+  }
+
+  /**
+   * The engine that kept the base prefills of most of these prompts (their generation continues
+   * from them only there), forgetting those entries; undefined when none was kept.
+   */
+  private engineHolding(prompts: ReadonlyArray<readonly number[]>): EngineClient | undefined {
+    if (this.prefillEngine.size === 0) return undefined;
+    const votes = new Map<EngineClient, number>();
+    for (const p of prompts) {
+      const key = p.join(',');
+      const e = this.prefillEngine.get(key);
+      if (!e) continue;
+      this.prefillEngine.delete(key);
+      votes.set(e, (votes.get(e) ?? 0) + 1);
+    }
+    let best: EngineClient | undefined;
+    for (const [e, n] of votes) if (!best || n > votes.get(best)!) best = e;
+    return best;
+  }
+
+  /** A free engine: `prefer` when it is free (it holds the batch's kept prefills), else any. */
+  private takeEngine(prefer?: EngineClient): Promise<EngineClient> {
     if (this.engines.length === 0) return Promise.reject(new Error(`model ${this.modelId} is not loaded`));
-    const e = this.idle.shift();
+    const at = prefer ? this.idle.indexOf(prefer) : -1;
+    const e = at >= 0 ? this.idle.splice(at, 1)[0] : this.idle.shift();
     if (e) return Promise.resolve(e);
     return new Promise((resolve) => this.waiters.push(resolve));
   }

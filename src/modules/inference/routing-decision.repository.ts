@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { RoutingPlan } from '../../routing/routing-types.js';
 
@@ -53,10 +53,60 @@ interface Row {
   created_at: Date;
 }
 
-/** Named queries over `routing_decision`. */
+/** Rows one INSERT of the write-behind queue carries at most (13 parameters each, under Postgres's 65,535). */
+const WRITE_BATCH_ROWS = 500;
+
+/**
+ * Named queries over `routing_decision`. Completions record their decisions through `enqueue`:
+ * written off the request path by one writer that takes every row queued while the previous INSERT
+ * ran (one statement per batch, so under load a write costs the service one round trip per batch,
+ * not per request). Reads (`list`) wait for the queue first, so a client that got its answer finds
+ * its decision; shutdown waits for it too.
+ */
 @Injectable()
-export class RoutingDecisionRepository {
+export class RoutingDecisionRepository implements OnModuleDestroy {
+  private readonly log = new Logger('RoutingDecisions');
+  private pending: NewRoutingDecision[] = [];
+  private writing: Promise<void> | null = null;
+
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  /** Queues decisions for the writer (starts it when idle); failures are logged, never thrown. */
+  enqueue(rows: NewRoutingDecision[]): void {
+    if (rows.length === 0) return;
+    this.pending.push(...rows);
+    this.writing ??= this.drain();
+  }
+
+  /** Resolves once every decision queued before the call is written (or its write failed and was logged). */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  /** Decisions queued and not yet written (metrics, tests). */
+  get queued(): number {
+    return this.pending.length;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.flush();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, WRITE_BATCH_ROWS);
+        try {
+          await this.insertMany(batch);
+        } catch (e) {
+          // The answers were sent; losing their records is logged, not retried into a growing queue.
+          this.log.error(`could not record ${batch.length} routing decision(s) (${batch[0].requestId}...): ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      this.writing = null;
+    }
+  }
 
   async insertMany(rows: NewRoutingDecision[]): Promise<void> {
     if (rows.length === 0) return;
@@ -75,6 +125,7 @@ export class RoutingDecisionRepository {
 
   /** Newest first, with the total count of matches. */
   async list(f: RoutingDecisionFilter): Promise<{ items: RoutingDecisionRecord[]; total: number }> {
+    await this.flush();
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, v: unknown) => {
