@@ -22,7 +22,7 @@ import { normaliseAnswer, scoreAnswer } from './scoring.js';
 import { FACT_TYPES, NEW_TEMPLATES, STATEMENTS, type FactType } from '../world/phrasings.js';
 import { formatPrompt, utilityItems, type Author, type World, type WorldItem } from './world.js';
 
-export const SHAPES = ['one-fact', 'one-author-once', 'one-author', 'two-authors', 'part-of-author', 'texts', 'overlapping', 'lowercase'] as const;
+export const SHAPES = ['one-fact', 'one-author-once', 'one-author', 'two-authors', 'part-of-author', 'texts', 'overlapping', 'lowercase', 'bare'] as const;
 export type Shape = (typeof SHAPES)[number];
 export const SHAPE_METHODS = ['lethe', 'always-on', 'lambda-0', 'o3-shared', 'no-near-negatives'] as const;
 export type ShapeMethod = (typeof SHAPE_METHODS)[number];
@@ -137,6 +137,11 @@ export function shapeRequests(world: World, shape: Shape, requests: number): { i
         // Typed in a hurry: one author's facts once each, all in lower case (the users who ask keep theirs capitalised).
         const r = once(authors[t], FACT_TYPES);
         return { items: r.items.map((i) => ({ ...i, prompt: formatPrompt(world.items.find((w) => w.prompt === i.prompt)!.question.toLowerCase()) })), facts: r.facts };
+      }
+      case 'bare': {
+        // Pasted from a chat: one author's facts once each as bare questions, without the model's prompt format.
+        const r = once(authors[t], FACT_TYPES);
+        return { items: r.items.map((i) => ({ ...i, prompt: world.items.find((w) => w.prompt === i.prompt)!.question })), facts: r.facts };
       }
       case 'overlapping':
         // Every request forgets another fact of the same author: the gates co-fire on that author.
