@@ -1,6 +1,33 @@
 /** Tokenised batches for the demo model: prompt + completion + <|endoftext|>, loss on completion tokens. */
-import type { Tokenizer } from '@huggingface/tokenizers';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
 import { createRng, type WorldItem } from '../src/bench/world.js';
+
+export interface DemoTokenizer {
+  tok: Tokenizer;
+  /** tokenizer.json and tokenizer_config.json as parsed, for the checkpoint writer. */
+  tokJson: { model: { vocab: Record<string, number> } };
+  tokConfig: Record<string, unknown>;
+  eosId: number;
+  padId: number;
+  vocabSize: number;
+}
+
+/** The demo model's tokenizer (models/demo by default; the trainer keeps it as it is). */
+export function loadDemoTokenizer(dir = 'models/demo'): DemoTokenizer {
+  const tokJson = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as DemoTokenizer['tokJson'];
+  const tokConfig = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+  const vocab = tokJson.model.vocab;
+  return {
+    tok: new Tokenizer(tokJson, tokConfig),
+    tokJson,
+    tokConfig,
+    eosId: vocab['<|endoftext|>'],
+    padId: vocab['<|pad|>'],
+    vocabSize: Object.keys(vocab).length,
+  };
+}
 
 export interface EncodedItem {
   item: WorldItem;

@@ -1,12 +1,15 @@
 /**
- * The minimal LLaMA-family training model used by scripts/train-demo.ts: weights as tf.Variables in
- * the fast [dIn, dOut] layout, a forward pass whose every matMul has a hand-written gradient that
- * uses explicit transposes (WASM's transposeA/transposeB matMul runs ~10× slower than the plain form),
- * and export to Hugging Face LLaMA names ([dOut, dIn] weights, tied embeddings).
+ * The demo model as scripts/train-demo.ts trains it: the engine's `TransformerModel` in training
+ * mode (LLaMA family, tied embeddings; every weight a tf.Variable in the fast [dIn, dOut] layout),
+ * the trainer's seeded init, its loss on answer tokens and its Adam step with clipping. The served
+ * model and the trained one are the same class, so what training optimises is what inference runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { SafetensorsTensor } from '../src/engine/safetensors.js';
 import { createRng } from '../src/bench/world.js';
+import { embed } from '../src/engine/layers.js';
+import { parseModelConfig } from '../src/engine/model-config.js';
+import { TransformerModel } from '../src/engine/transformer.js';
+import type { Batch } from './train-demo-data.js';
 
 export interface DemoModelConfig {
   vocabSize: number;
@@ -20,193 +23,23 @@ export interface DemoModelConfig {
   normEps: number;
 }
 
-interface LayerParams {
-  attnNorm: tf.Variable; wq: tf.Variable; wk: tf.Variable; wv: tf.Variable; wo: tf.Variable;
-  mlpNorm: tf.Variable; wGate: tf.Variable; wUp: tf.Variable; wDown: tf.Variable;
-}
-export interface DemoParams {
-  embed: tf.Variable; // [vocab, dModel], tied with the output head
-  layers: LayerParams[];
-  finalNorm: tf.Variable;
-}
+/** The trainer's fixed settings and default shape (the command line can change lr, batch and sizes). */
+export const DEMO_TRAINING = Object.freeze({
+  seed: 20260,
+  batch: 64,
+  peakLr: 3e-3,
+  warmupSteps: 100,
+  clip: 1.0,
+  model: (vocabSize: number): DemoModelConfig => ({
+    vocabSize, dModel: 128, nLayers: 4, nHeads: 4, nKvHeads: 2, dFf: 384, maxPositions: 128, ropeTheta: 10000, normEps: 1e-5,
+  }),
+});
 
-/** Named list of every parameter (stable order: optimizer state and checkpoints follow it). */
-export function namedParams(p: DemoParams): [string, tf.Variable][] {
-  const out: [string, tf.Variable][] = [['embed', p.embed]];
-  p.layers.forEach((l, i) => {
-    for (const [k, v] of Object.entries(l)) out.push([`layers.${i}.${k}`, v as tf.Variable]);
-  });
-  out.push(['finalNorm', p.finalNorm]);
-  return out;
-}
-
-/** Seeded init: N(0, 0.02), residual output projections scaled by 1/√(2·layers), norms at 1. */
-export function initParams(cfg: DemoModelConfig, seed: number): DemoParams {
-  const rng = createRng(seed);
-  const normal = (shape: number[], std: number): tf.Variable => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i += 2) {
-      const u = Math.max(rng(), 1e-12);
-      const r = Math.sqrt(-2 * Math.log(u)) * std;
-      const th = 2 * Math.PI * rng();
-      data[i] = r * Math.cos(th);
-      if (i + 1 < n) data[i + 1] = r * Math.sin(th);
-    }
-    return tf.variable(tf.tensor(data, shape));
-  };
-  const ones = (n: number): tf.Variable => tf.variable(tf.ones([n]));
-  const d = cfg.dModel;
-  const kv = (d / cfg.nHeads) * cfg.nKvHeads;
-  const outStd = 0.02 / Math.sqrt(2 * cfg.nLayers);
-  const layers: LayerParams[] = [];
-  for (let i = 0; i < cfg.nLayers; i++) {
-    layers.push({
-      attnNorm: ones(d), wq: normal([d, d], 0.02), wk: normal([d, kv], 0.02), wv: normal([d, kv], 0.02),
-      wo: normal([d, d], outStd), mlpNorm: ones(d), wGate: normal([d, cfg.dFf], 0.02),
-      wUp: normal([d, cfg.dFf], 0.02), wDown: normal([cfg.dFf, d], outStd),
-    });
-  }
-  return { embed: normal([cfg.vocabSize, d], 0.02), layers, finalNorm: ones(d) };
-}
-
-const lastTwo = (x: tf.Tensor): tf.Tensor =>
-  x.rank === 2 ? tf.transpose(x) : tf.transpose(x, [...x.shape.keys()].map((i) => (i < x.rank - 2 ? i : 2 * x.rank - 3 - i)));
-
-/** a·b (2-D or batched 3-D) whose gradient uses plain matMuls on explicitly transposed operands. */
-export const fastMatMul = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved;
-      return [tf.matMul(dy as tf.Tensor3D, lastTwo(sb) as tf.Tensor3D), tf.matMul(lastTwo(sa) as tf.Tensor3D, dy as tf.Tensor3D)];
-    },
-  };
-}) as never) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-
-/** Row gather table[ids] whose gradient (a scatter-add) runs in JavaScript: WASM lacks UnsortedSegmentSum. */
-function gatherRows(table: tf.Tensor, ids: tf.Tensor1D): tf.Tensor {
-  const idsArr = ids.dataSync();
-  const [vocab, d] = table.shape as [number, number];
-  const f = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([]);
-    return {
-      value: tf.gather(t, ids),
-      gradFunc: (dy: tf.Tensor) => {
-        const g = new Float32Array(vocab * d);
-        const dyArr = dy.dataSync();
-        for (let r = 0; r < idsArr.length; r++) {
-          const base = idsArr[r] * d;
-          for (let c = 0; c < d; c++) g[base + c] += dyArr[r * d + c];
-        }
-        return [tf.tensor2d(g, [vocab, d])];
-      },
-    };
-  }) as never) as (t: tf.Tensor) => tf.Tensor;
-  return f(table);
-}
-
-const dense = (x: tf.Tensor, w: tf.Tensor): tf.Tensor => fastMatMul(x, w); // x [n, dIn], w [dIn, dOut]
-const rmsNorm = (x: tf.Tensor, g: tf.Tensor, eps: number): tf.Tensor =>
-  tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g);
-
-/** cos/sin [seq, headDim] in HF LLaMA's rotate_half layout. */
-export function ropeTables(seq: number, headDim: number, theta: number): { cos: tf.Tensor; sin: tf.Tensor } {
-  const half = headDim / 2;
-  const cos = new Float32Array(seq * headDim);
-  const sin = new Float32Array(seq * headDim);
-  for (let p = 0; p < seq; p++) {
-    for (let i = 0; i < half; i++) {
-      const a = p / Math.pow(theta, (2 * i) / headDim);
-      cos[p * headDim + i] = cos[p * headDim + i + half] = Math.cos(a);
-      sin[p * headDim + i] = sin[p * headDim + i + half] = Math.sin(a);
-    }
-  }
-  return { cos: tf.tensor(cos, [1, 1, seq, headDim]), sin: tf.tensor(sin, [1, 1, seq, headDim]) };
-}
-
-/** x [b, heads, seq, hd] → x·cos + rotate_half(x)·sin. */
-function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
-  const hd = x.shape[3] as number;
-  const [x1, x2] = tf.split(x, 2, 3);
-  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], 3), sin));
-}
-
-/** Causal additive mask [1, 1, seq, seq]: 0 on and below the diagonal, -1e9 above. */
-export function causalMask(seq: number): tf.Tensor {
-  const m = new Float32Array(seq * seq);
-  for (let i = 0; i < seq; i++) for (let j = i + 1; j < seq; j++) m[i * seq + j] = -1e9;
-  return tf.tensor(m, [1, 1, seq, seq]);
-}
-
-/**
- * Final hidden states (after the last RMSNorm) for ids int32 [b, seq] → [b·seq, dModel].
- * Right padding needs no mask beyond the causal one: real tokens never attend to later pads.
- */
-export function forwardHidden(p: DemoParams, cfg: DemoModelConfig, ids: tf.Tensor2D): tf.Tensor {
-  const [b, seq] = ids.shape;
-  const hd = cfg.dModel / cfg.nHeads;
-  const rep = cfg.nHeads / cfg.nKvHeads;
-  const { cos, sin } = ropeTables(seq, hd, cfg.ropeTheta);
-  const mask = causalMask(seq);
-  const scale = 1 / Math.sqrt(hd);
-  let x = gatherRows(p.embed, tf.reshape(ids, [-1]) as tf.Tensor1D); // [b·seq, d]
-  for (const l of p.layers) {
-    const h = rmsNorm(x, l.attnNorm, cfg.normEps);
-    const heads = (w: tf.Tensor, n: number): tf.Tensor => tf.transpose(tf.reshape(dense(h, w), [b, seq, n, hd]), [0, 2, 1, 3]);
-    const q = rope(heads(l.wq, cfg.nHeads), cos, sin); // [b, H, seq, hd]
-    let k = rope(heads(l.wk, cfg.nKvHeads), cos, sin); // [b, KV, seq, hd]
-    let v = heads(l.wv, cfg.nKvHeads);
-    if (rep > 1) {
-      // query head h reads kv head floor(h / rep), as HF repeat_kv
-      const repeat = (t: tf.Tensor): tf.Tensor =>
-        tf.concat(tf.split(t, cfg.nKvHeads, 1).flatMap((head) => new Array<tf.Tensor>(rep).fill(head)), 1);
-      k = repeat(k);
-      v = repeat(v);
-    }
-    const q3 = tf.reshape(q, [b * cfg.nHeads, seq, hd]);
-    const kT = tf.transpose(tf.reshape(k, [b * cfg.nHeads, seq, hd]), [0, 2, 1]);
-    const scores = tf.add(tf.reshape(tf.mul(fastMatMul(q3, kT), scale), [b, cfg.nHeads, seq, seq]), mask);
-    const probs = tf.reshape(tf.softmax(scores), [b * cfg.nHeads, seq, seq]);
-    const ctx3 = fastMatMul(probs, tf.reshape(v, [b * cfg.nHeads, seq, hd])); // [b·H, seq, hd]
-    const ctx = tf.reshape(tf.transpose(tf.reshape(ctx3, [b, cfg.nHeads, seq, hd]), [0, 2, 1, 3]), [b * seq, cfg.dModel]);
-    x = tf.add(x, dense(ctx, l.wo));
-    const m = rmsNorm(x, l.mlpNorm, cfg.normEps);
-    const gate = dense(m, l.wGate);
-    x = tf.add(x, dense(tf.mul(tf.mul(gate, tf.sigmoid(gate)), dense(m, l.wUp)), l.wDown));
-  }
-  return rmsNorm(x, p.finalNorm, cfg.normEps);
-}
-
-/** Logits [rows, vocab] for selected rows of hidden [n, d] (tied head: h·Eᵀ). */
-export function headLogits(p: DemoParams, hidden: tf.Tensor, rows: tf.Tensor1D): tf.Tensor {
-  return fastMatMul(gatherRows(hidden, rows), tf.transpose(p.embed));
-}
-
-/** Hugging Face LLaMA tensors ([dOut, dIn] linear weights; tied lm_head omitted). */
-export function toHfWeights(p: DemoParams): Map<string, SafetensorsTensor> {
-  const out = new Map<string, SafetensorsTensor>();
-  const put = (name: string, t: tf.Tensor, transpose: boolean): void => {
-    const v = transpose ? tf.tidy(() => tf.transpose(t)) : t;
-    out.set(name, { shape: [...v.shape], data: Float32Array.from(v.dataSync()) });
-    if (transpose) v.dispose();
-  };
-  put('model.embed_tokens.weight', p.embed, false);
-  p.layers.forEach((l, i) => {
-    const pre = `model.layers.${i}`;
-    put(`${pre}.input_layernorm.weight`, l.attnNorm, false);
-    put(`${pre}.self_attn.q_proj.weight`, l.wq, true);
-    put(`${pre}.self_attn.k_proj.weight`, l.wk, true);
-    put(`${pre}.self_attn.v_proj.weight`, l.wv, true);
-    put(`${pre}.self_attn.o_proj.weight`, l.wo, true);
-    put(`${pre}.post_attention_layernorm.weight`, l.mlpNorm, false);
-    put(`${pre}.mlp.gate_proj.weight`, l.wGate, true);
-    put(`${pre}.mlp.up_proj.weight`, l.wUp, true);
-    put(`${pre}.mlp.down_proj.weight`, l.wDown, true);
-  });
-  put('model.norm.weight', p.finalNorm, false);
-  return out;
+/** Linear warm-up to `peak` over the warm-up steps, then cosine down to a tenth of it at `totalSteps`. */
+export function learningRate(step: number, peak: number, totalSteps: number): number {
+  const warmup = DEMO_TRAINING.warmupSteps;
+  if (step < warmup) return (peak * (step + 1)) / warmup;
+  return peak * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, totalSteps - warmup))));
 }
 
 /** HF `config.json` for the model. */
@@ -221,68 +54,124 @@ export function hfConfig(cfg: DemoModelConfig, eosId: number, padId: number): Re
   };
 }
 
-/** Rebuilds training-layout parameters from Hugging Face LLaMA tensors (inverse of toHfWeights). */
-export function fromHfWeights(w: Map<string, tf.Tensor>, cfg: DemoModelConfig): DemoParams {
-  const get = (name: string, transpose: boolean): tf.Variable => {
-    const t = w.get(name);
-    if (!t) throw new Error(`missing tensor ${name}`);
-    return tf.variable(transpose ? tf.transpose(t) : t.clone(), false);
+/**
+ * Seeded init in HF names and layout ([dOut, dIn] linear weights): N(0, 0.02), residual output
+ * projections (o_proj, down_proj) scaled by 1/√(2·layers), norms at 1. The draws run layer by layer
+ * (q, k, v, o, gate, up, down, each filled in [dIn, dOut] order) and the embedding last: the order
+ * the demo model in models/demo was trained from, so a retrain starts from the same weights.
+ */
+export function initWeights(cfg: DemoModelConfig, seed: number): Map<string, tf.Tensor> {
+  const rng = createRng(seed);
+  /** Box-Muller pairs, filled row-major over [rows, cols]. */
+  const normal = (rows: number, cols: number, std: number): Float32Array => {
+    const n = rows * cols;
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i += 2) {
+      const u = Math.max(rng(), 1e-12);
+      const r = Math.sqrt(-2 * Math.log(u)) * std;
+      const th = 2 * Math.PI * rng();
+      data[i] = r * Math.cos(th);
+      if (i + 1 < n) data[i + 1] = r * Math.sin(th);
+    }
+    return data;
   };
-  const layers: LayerParams[] = [];
+  /** A linear weight drawn as [dIn, dOut], stored as HF's [dOut, dIn]. */
+  const linear = (dIn: number, dOut: number, std: number): tf.Tensor => {
+    const fast = normal(dIn, dOut, std);
+    const hf = new Float32Array(fast.length);
+    for (let i = 0; i < dIn; i++) for (let o = 0; o < dOut; o++) hf[o * dIn + i] = fast[i * dOut + o];
+    return tf.tensor2d(hf, [dOut, dIn]);
+  };
+  const d = cfg.dModel;
+  const kv = (d / cfg.nHeads) * cfg.nKvHeads;
+  const outStd = 0.02 / Math.sqrt(2 * cfg.nLayers);
+  const w = new Map<string, tf.Tensor>();
   for (let i = 0; i < cfg.nLayers; i++) {
     const pre = `model.layers.${i}`;
-    layers.push({
-      attnNorm: get(`${pre}.input_layernorm.weight`, false), wq: get(`${pre}.self_attn.q_proj.weight`, true),
-      wk: get(`${pre}.self_attn.k_proj.weight`, true), wv: get(`${pre}.self_attn.v_proj.weight`, true),
-      wo: get(`${pre}.self_attn.o_proj.weight`, true), mlpNorm: get(`${pre}.post_attention_layernorm.weight`, false),
-      wGate: get(`${pre}.mlp.gate_proj.weight`, true), wUp: get(`${pre}.mlp.up_proj.weight`, true),
-      wDown: get(`${pre}.mlp.down_proj.weight`, true),
-    });
+    w.set(`${pre}.input_layernorm.weight`, tf.ones([d]));
+    w.set(`${pre}.self_attn.q_proj.weight`, linear(d, d, 0.02));
+    w.set(`${pre}.self_attn.k_proj.weight`, linear(d, kv, 0.02));
+    w.set(`${pre}.self_attn.v_proj.weight`, linear(d, kv, 0.02));
+    w.set(`${pre}.self_attn.o_proj.weight`, linear(d, d, outStd));
+    w.set(`${pre}.post_attention_layernorm.weight`, tf.ones([d]));
+    w.set(`${pre}.mlp.gate_proj.weight`, linear(d, cfg.dFf, 0.02));
+    w.set(`${pre}.mlp.up_proj.weight`, linear(d, cfg.dFf, 0.02));
+    w.set(`${pre}.mlp.down_proj.weight`, linear(cfg.dFf, d, outStd));
   }
-  return { embed: get('model.embed_tokens.weight', false), layers, finalNorm: get('model.norm.weight', false) };
+  w.set('model.norm.weight', tf.ones([d]));
+  w.set('model.embed_tokens.weight', tf.tensor2d(normal(cfg.vocabSize, d, 0.02), [cfg.vocabSize, d]));
+  return w;
 }
 
-/** Config back from a HF config.json written by hfConfig. */
-export function configFromHf(c: Record<string, unknown>): DemoModelConfig {
-  return {
-    vocabSize: c.vocab_size as number, dModel: c.hidden_size as number, nLayers: c.num_hidden_layers as number,
-    nHeads: c.num_attention_heads as number, nKvHeads: c.num_key_value_heads as number, dFf: c.intermediate_size as number,
-    maxPositions: c.max_position_embeddings as number, ropeTheta: c.rope_theta as number, normEps: c.rms_norm_eps as number,
-  };
+/** A trainable TransformerModel from HF-named weights (does not take ownership of `weights`). */
+export function createDemoModel(cfg: DemoModelConfig, weights: Map<string, tf.Tensor>, eosId: number, padId: number): TransformerModel {
+  return TransformerModel.create(parseModelConfig(hfConfig(cfg, eosId, padId)), weights, { trainable: true });
 }
 
 /**
- * Greedy decoding without a KV cache (full forward per step, right-padded rows, each row read at its
- * own last position). Stops a row at `eosId` or a token containing a newline; returns generated ids.
+ * Logits [rows, vocab] at the batch's target positions only (flat b·seq indices): the head runs on
+ * a few hundred rows, not every padded position. Right padding needs no attention mask: real
+ * tokens never attend to later pads, and positions count from each row's first token either way.
+ * Call inside tf.tidy (or a gradient tape's function): the intermediates are the caller's.
  */
-export function greedyGenerate(
-  p: DemoParams, cfg: DemoModelConfig, prompts: number[][], maxNew: number, eosId: number, padId: number,
-  stopIds: ReadonlySet<number>,
-): number[][] {
-  const seqs = prompts.map((x) => [...x]);
-  const out: number[][] = prompts.map(() => []);
-  const done = prompts.map(() => false);
-  for (let stepI = 0; stepI < maxNew && done.some((d) => !d); stepI++) {
-    const active = seqs.map((_, i) => i).filter((i) => !done[i]);
-    const seq = Math.max(...active.map((i) => seqs[i].length));
-    const ids = new Int32Array(active.length * seq).fill(padId);
-    active.forEach((i, r) => ids.set(seqs[i], r * seq));
-    const rows = Int32Array.from(active.map((i, r) => r * seq + seqs[i].length - 1));
-    const next = tf.tidy(() =>
-      tf.argMax(headLogits(p, forwardHidden(p, cfg, tf.tensor2d(ids, [active.length, seq], 'int32')), tf.tensor1d(rows, 'int32')), -1),
-    );
-    const nextIds = next.dataSync();
-    next.dispose();
-    active.forEach((i, r) => {
-      const id = nextIds[r];
-      if (id === eosId || stopIds.has(id)) {
-        done[i] = true;
-        if (id !== eosId) out[i].push(id);
-        return;
-      }
-      out[i].push(id);
-      seqs[i].push(id);
-    });
+export function targetLogits(model: TransformerModel, batch: Pick<Batch, 'ids' | 'b' | 'seq' | 'rows'>): tf.Tensor2D {
+  const ids = tf.tensor2d(batch.ids, [batch.b, batch.seq], 'int32');
+  const { hiddenStates } = model.forward({ tokenIds: ids }, { logits: 'none', hiddenStates: true });
+  const last = tf.reshape(hiddenStates!.at(-1)!, [batch.b * batch.seq, model.config.dModel]);
+  // embed(): a row gather whose gradient WASM can run (tf.gather's needs UnsortedSegmentSum).
+  const picked = embed(last, tf.tensor1d(batch.rows, 'int32'), model.trainable) as tf.Tensor2D;
+  return model.headLogits(picked);
+}
+
+/** Mean cross-entropy on the batch's target tokens. */
+export function batchLoss(model: TransformerModel, batch: Batch): tf.Scalar {
+  return tf.tidy(() => {
+    const logits = targetLogits(model, batch);
+    const onehot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), model.config.vocabSize);
+    return tf.div(tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), onehot))), batch.labels.length) as tf.Scalar;
+  });
+}
+
+/** Adam (β 0.9 / 0.98, ε 1e-8, bias-corrected) with global gradient-norm clipping, over the model's variables. */
+export class DemoOptimizer {
+  static readonly BETA1 = 0.9;
+  static readonly BETA2 = 0.98;
+  readonly m: tf.Variable[];
+  readonly s: tf.Variable[];
+
+  constructor(
+    private readonly vars: tf.Variable[],
+    private readonly clip: number,
+  ) {
+    this.m = vars.map((v) => tf.variable(tf.zerosLike(v)));
+    this.s = vars.map((v) => tf.variable(tf.zerosLike(v)));
   }
-  return out;
+
+  /**
+   * One update from the gradient of `loss` at learning rate `lr`; `step` counts from 0 (bias
+   * correction uses step + 1). Returns the loss before the update.
+   */
+  step(loss: () => tf.Scalar, lr: number, step: number): number {
+    const { value, grads } = tf.variableGrads(loss, this.vars);
+    tf.tidy(() => {
+      const gs = this.vars.map((v) => grads[v.name]);
+      const norm = Math.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
+      const scale = Math.min(1, this.clip / (norm + 1e-6));
+      const b1 = DemoOptimizer.BETA1, b2 = DemoOptimizer.BETA2, t = step + 1;
+      this.vars.forEach((v, i) => {
+        const g = tf.mul(gs[i], scale);
+        this.m[i].assign(tf.add(tf.mul(this.m[i], b1), tf.mul(g, 1 - b1)));
+        this.s[i].assign(tf.add(tf.mul(this.s[i], b2), tf.mul(tf.square(g), 1 - b2)));
+        const denom = tf.add(tf.sqrt(tf.div(this.s[i], 1 - b2 ** t)), 1e-8);
+        v.assign(tf.sub(v, tf.mul(tf.div(tf.div(this.m[i], 1 - b1 ** t), denom), lr)));
+      });
+    });
+    const loss0 = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return loss0;
+  }
+
+  dispose(): void {
+    tf.dispose([...this.m, ...this.s]);
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * `npm run model:train-demo`: trains the LLaMA-family demo model from scratch on the world's trained
- * author items and utility items (seeded init and batch order, loss on answer tokens), and saves the
+ * author items and utility items (seeded init and batch order, loss on answer tokens), with the
+ * engine's TransformerModel in training mode (scripts/train-demo-model.ts), and saves the
  * Hugging Face layout to models/demo/. State is checkpointed to --state-dir every epoch-chunk so an
  * interrupted run resumes (--resume) where it stopped, with the same result.
  *
@@ -11,46 +12,40 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { Tokenizer } from '@huggingface/tokenizers';
 import { initBackend } from '../src/engine/backend.js';
 import { ensureGradients } from '../src/engine/gradients.js';
 import { saveCheckpoint } from '../src/engine/checkpoint.js';
 import { parseSafetensors, serializeSafetensors } from '../src/engine/safetensors.js';
 import { generateWorld, paraphraseItems, trainedItems, trainingItems, utilityItems } from '../src/bench/world.js';
-import { encodeItems, epochBatches, makeBatch, type Batch, type EncodedItem } from './train-demo-data.js';
-import { type DemoModelConfig, forwardHidden, headLogits, hfConfig, initParams, namedParams, toHfWeights } from './train-demo-model.js';
+import { encodeItems, epochBatches, loadDemoTokenizer, makeBatch, type EncodedItem } from './train-demo-data.js';
+import {
+  batchLoss, createDemoModel, DEMO_TRAINING, type DemoModelConfig, DemoOptimizer, hfConfig, initWeights, learningRate, targetLogits,
+} from './train-demo-model.js';
 
+const SHAPE = DEMO_TRAINING.model(0);
 const { values: args } = parseArgs({
   options: {
     epochs: { type: 'string', default: '60' }, out: { type: 'string', default: 'models/demo' },
     'state-dir': { type: 'string', default: '/tmp/lethe-demo-train' }, resume: { type: 'boolean', default: false },
-    'max-steps': { type: 'string' }, lr: { type: 'string', default: '3e-3' }, batch: { type: 'string', default: '64' },
+    'max-steps': { type: 'string' }, lr: { type: 'string', default: String(DEMO_TRAINING.peakLr) }, batch: { type: 'string', default: String(DEMO_TRAINING.batch) },
     'utility-repeat': { type: 'string', default: '1' },
     'polish-epochs': { type: 'string', default: '0' }, 'polish-lr': { type: 'string', default: '3e-4' },
     'polish-utility-repeat': { type: 'string', default: '4' },
-    'd-model': { type: 'string', default: '128' }, layers: { type: 'string', default: '4' }, 'd-ff': { type: 'string', default: '384' },
+    'd-model': { type: 'string', default: String(SHAPE.dModel) }, layers: { type: 'string', default: String(SHAPE.nLayers) },
+    'd-ff': { type: 'string', default: String(SHAPE.dFf) },
   },
 });
 
-const SEED = 20260;
+const { seed: SEED, clip: CLIP } = DEMO_TRAINING;
 const EPOCHS = Number(args.epochs);
 const BATCH = Number(args.batch);
 const PEAK_LR = Number(args.lr);
-const WARMUP = 100;
-const CLIP = 1.0;
 const EVAL_EVERY = 5;
 
 await ensureGradients();
 await initBackend((process.env.LETHE_BACKEND as 'wasm' | undefined) ?? 'wasm');
-const tokJson = JSON.parse(readFileSync('models/demo/tokenizer.json', 'utf8'));
-const tokConfig = JSON.parse(readFileSync('models/demo/tokenizer_config.json', 'utf8'));
-const tok = new Tokenizer(tokJson, tokConfig);
-const EOS = tokJson.model.vocab['<|endoftext|>'] as number;
-const PAD = tokJson.model.vocab['<|pad|>'] as number;
-const cfg: DemoModelConfig = {
-  vocabSize: Object.keys(tokJson.model.vocab).length, dModel: Number(args['d-model']), nLayers: Number(args.layers),
-  nHeads: 4, nKvHeads: 2, dFf: Number(args['d-ff']), maxPositions: 128, ropeTheta: 10000, normEps: 1e-5,
-};
+const { tok, tokJson, tokConfig, eosId: EOS, padId: PAD, vocabSize } = loadDemoTokenizer();
+const cfg: DemoModelConfig = { ...DEMO_TRAINING.model(vocabSize), dModel: Number(args['d-model']), nLayers: Number(args.layers), dFf: Number(args['d-ff']) };
 
 const world = generateWorld();
 // utility items can be repeated within an epoch: they are few (214) next to 3,000 author questions
@@ -68,10 +63,13 @@ const monitor = {
   utility: encodeItems(tok, utilityItems(world), EOS),
 };
 
-const params = initParams(cfg, SEED);
-const vars = namedParams(params);
-const m = vars.map(([, v]) => tf.variable(tf.zerosLike(v)));
-const s = vars.map(([, v]) => tf.variable(tf.zerosLike(v)));
+const init = initWeights(cfg, SEED);
+const model = createDemoModel(cfg, init, EOS, PAD);
+tf.dispose([...init.values()]);
+/** Every trained tensor by HF name (fast layout), in a stable order: optimizer state follows it. */
+const vars = [...model.params].map(([name, v]) => [name, v as tf.Variable] as const);
+const optimizer = new DemoOptimizer(vars.map(([, v]) => v), CLIP);
+const { m, s } = optimizer;
 let step = 0;
 let startEpoch = 0;
 
@@ -99,24 +97,13 @@ if (args.resume && existsSync(stateFile)) {
   console.log(`resumed at epoch ${startEpoch}, step ${step}`);
 }
 
-/** Mean cross-entropy on the batch's target tokens. */
-function batchLoss(batch: Batch): tf.Scalar {
-  const ids = tf.tensor2d(batch.ids, [batch.b, batch.seq], 'int32');
-  const logits = headLogits(params, forwardHidden(params, cfg, ids), tf.tensor1d(batch.rows, 'int32'));
-  const onehot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), cfg.vocabSize);
-  return tf.div(tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), onehot))), batch.labels.length) as tf.Scalar;
-}
-
 /** Teacher-forced exact match: every target token is the argmax (= greedy generation answers exactly). */
 function exactMatch(items: EncodedItem[]): number {
   let correct = 0;
   for (let i = 0; i < items.length; i += 128) {
     const chunk = items.slice(i, i + 128);
     const batch = makeBatch(chunk, PAD);
-    const pred = tf.tidy(() => {
-      const ids = tf.tensor2d(batch.ids, [batch.b, batch.seq], 'int32');
-      return tf.argMax(headLogits(params, forwardHidden(params, cfg, ids), tf.tensor1d(batch.rows, 'int32')), -1);
-    });
+    const pred = tf.tidy(() => tf.argMax(targetLogits(model, batch), -1));
     const p = pred.dataSync();
     pred.dispose();
     const ok = new Array(chunk.length).fill(true);
@@ -128,8 +115,7 @@ function exactMatch(items: EncodedItem[]): number {
 
 const stepsPerEpoch = Math.ceil(train.length / BATCH);
 const totalSteps = Number(args['max-steps'] ?? EPOCHS * stepsPerEpoch);
-const lrAt = (t: number): number =>
-  t < WARMUP ? (PEAK_LR * (t + 1)) / WARMUP : PEAK_LR * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (t - WARMUP)) / Math.max(1, totalSteps - WARMUP))));
+const lrAt = (t: number): number => learningRate(t, PEAK_LR, totalSteps);
 const nParams = vars.reduce((a, [, v]) => a + v.size, 0);
 console.log(`config ${JSON.stringify(cfg)}, ${nParams} params, ${train.length} items, ${stepsPerEpoch} steps/epoch, ${totalSteps} steps`);
 
@@ -143,23 +129,8 @@ for (let epoch = startEpoch; epoch < EPOCHS + POLISH_EPOCHS && step < maxSteps; 
   for (const batch of epochBatches(polish ? polishTrain : train, BATCH, SEED, epoch, PAD)) {
     if (step >= maxSteps) break;
     const lr = polish ? POLISH_LR : lrAt(step);
-    const { value, grads } = tf.variableGrads(() => batchLoss(batch), vars.map(([, v]) => v));
-    tf.tidy(() => {
-      const gs = vars.map(([, v]) => grads[v.name]);
-      const norm = Math.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
-      const scale = Math.min(1, CLIP / (norm + 1e-6));
-      const b1 = 0.9, b2 = 0.98, t = step + 1;
-      vars.forEach(([, v], i) => {
-        const g = tf.mul(gs[i], scale);
-        m[i].assign(tf.add(tf.mul(m[i], b1), tf.mul(g, 1 - b1)));
-        s[i].assign(tf.add(tf.mul(s[i], b2), tf.mul(tf.square(g), 1 - b2)));
-        const denom = tf.add(tf.sqrt(tf.div(s[i], 1 - b2 ** t)), 1e-8);
-        v.assign(tf.sub(v, tf.mul(tf.div(tf.div(m[i], 1 - b1 ** t), denom), lr)));
-      });
-    });
-    lossSum += value.dataSync()[0];
+    lossSum += optimizer.step(() => batchLoss(model, batch), lr, step);
     lossN++;
-    tf.dispose([value, ...Object.values(grads)]);
     tokens += batch.b * batch.seq;
     step++;
     if (step % 25 === 0) {
@@ -177,7 +148,7 @@ for (let epoch = startEpoch; epoch < EPOCHS + POLISH_EPOCHS && step < maxSteps; 
 }
 
 await saveCheckpoint(args.out, {
-  config: hfConfig(cfg, EOS, PAD), weights: toHfWeights(params), tokenizerJson: tokJson, tokenizerConfig: tokConfig,
+  config: hfConfig(cfg, EOS, PAD), weights: model.exportWeights(), tokenizerJson: tokJson, tokenizerConfig: tokConfig,
   generationConfig: { bos_token_id: EOS, eos_token_id: EOS, pad_token_id: PAD, do_sample: false, max_new_tokens: 16 },
 });
 console.log(`saved ${args.out} after ${step} steps in ${((Date.now() - started) / 1000).toFixed(0)}s`);

@@ -1,15 +1,23 @@
+/**
+ * The demo trainer (scripts/train-demo.ts) trains the engine's TransformerModel in training mode.
+ * Checked here: its forward through the trainer's loss path matches a float64 HF LLaMA reference,
+ * and a short retrain reproduces, step for step, the losses of the trainer that produced
+ * models/demo (before it moved onto TransformerModel), so the committed model stays reproducible.
+ */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs'; // registers every tfjs-core gradient (see src/engine/gradients.ts)
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
-import { createRng } from './world.js';
+import { ensureGradients } from '../engine/gradients.js';
+import { generateWorld, trainingItems } from './world.js';
+import { encodeItems, epochBatches, loadDemoTokenizer } from '../../scripts/train-demo-data.js';
 import {
-  type DemoModelConfig, fastMatMul, forwardHidden, fromHfWeights, headLogits, initParams, toHfWeights,
+  batchLoss, createDemoModel, DEMO_TRAINING, type DemoModelConfig, DemoOptimizer, initWeights, learningRate, targetLogits,
 } from '../../scripts/train-demo-model.js';
 
 const cfg: DemoModelConfig = { vocabSize: 11, dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, dFf: 12, maxPositions: 16, ropeTheta: 10000, normEps: 1e-5 };
 
 beforeAll(async () => {
+  await ensureGradients();
   await initBackend('wasm');
 });
 
@@ -70,46 +78,57 @@ function referenceLogits(w: Map<string, { shape: number[]; data: Float32Array }>
   });
 }
 
-describe('demo training model', () => {
-  it('matches a float64 HF LLaMA reference through the exported weights (rel. error ≤ 1e-4)', () => {
-    const params = initParams(cfg, 7);
+/**
+ * Per-step losses of the trainer that produced models/demo (commit d0c667e, its own training-mode
+ * model), default settings (seed 20260, batch 64, peak lr 3e-3, d_model 128, 4 layers), on WASM;
+ * the same on two runs.
+ */
+const COMMITTED_TRAINER_LOSSES = [7.403991222381592, 7.294516563415527, 7.10009241104126, 6.969433307647705, 6.793720722198486];
+
+describe('demo trainer on TransformerModel', () => {
+  it('matches a float64 HF LLaMA reference through the loss path (rel. error <= 1e-4), and exports the weights it was given', () => {
+    const init = initWeights(cfg, 7);
     // larger than the init scale so attention and norms are exercised away from uniform
-    for (const l of params.layers) for (const v of [l.wq, l.wk, l.wv]) v.assign(tf.mul(v, 20));
-    const hf = toHfWeights(params);
+    for (const l of [0, 1]) {
+      for (const m of ['q_proj', 'k_proj', 'v_proj']) {
+        const name = `model.layers.${l}.self_attn.${m}.weight`;
+        const scaled = tf.mul(init.get(name)!, 20);
+        init.get(name)!.dispose();
+        init.set(name, scaled);
+      }
+    }
+    const hf = new Map([...init].map(([n, t]) => [n, { shape: [...t.shape], data: Float32Array.from(t.dataSync()) }]));
+    const sut = createDemoModel(cfg, init, 0, 0);
     const ids = [[1, 4, 9, 2, 7], [3, 3, 10, 0, 5]];
-    const logits = tf.tidy(() => headLogits(params, forwardHidden(params, cfg, tf.tensor2d(ids.flat(), [2, 5], 'int32')), tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'int32')));
+    const rows = Int32Array.from({ length: 10 }, (_, i) => i);
+    const logits = tf.tidy(() => targetLogits(sut, { ids: Int32Array.from(ids.flat()), b: 2, seq: 5, rows }));
     const got = Array.from(logits.dataSync());
     logits.dispose();
     const want = ids.flatMap((row) => referenceLogits(hf, row)).flat();
     const scale = Math.max(...want.map(Math.abs));
     for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i]) / scale).toBeLessThan(1e-4);
-    // the HF layout round-trips to the same parameters
-    const back = fromHfWeights(new Map([...hf].map(([n, t]) => [n, tf.tensor(t.data, t.shape)])), cfg);
-    expect(Array.from(back.layers[1].wGate.dataSync())).toEqual(Array.from(params.layers[1].wGate.dataSync()));
+    // HF layout out (fast layout inside): exactly the weights that went in
+    const out = sut.exportWeights();
+    expect([...out.keys()].sort()).toEqual([...hf.keys()].sort());
+    for (const [name, t] of out) expect(Array.from(t.dataSync()), name).toEqual(Array.from(hf.get(name)!.data));
+    tf.dispose([...out.values(), ...init.values()]);
+    sut.dispose();
   });
 
-  it('fastMatMul gradients equal the analytic float64 ones (2-D and batched 3-D)', () => {
-    const rng = createRng(11);
-    const rand = (n: number) => Array.from({ length: n }, () => rng() * 2 - 1);
-    for (const [aShape, bShape] of [[[3, 4], [4, 5]], [[2, 3, 4], [2, 4, 5]]] as const) {
-      const B = aShape.length === 3 ? aShape[0] : 1;
-      const [m, k] = aShape.slice(-2), n = bShape[bShape.length - 1];
-      const a = rand(B * m * k), b = rand(B * k * n), r = rand(B * m * n);
-      const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(fastMatMul(x, y), tf.tensor(r, [...aShape.slice(0, -1), n]))))(
-        [tf.tensor(a, [...aShape]), tf.tensor(b, [...bShape])]);
-      const gaD = ga.dataSync(), gbD = gb.dataSync();
-      for (let bi = 0; bi < B; bi++) {
-        for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) {
-          let s = 0;
-          for (let c = 0; c < n; c++) s += r[bi * m * n + i * n + c] * b[bi * k * n + j * n + c];
-          expect(gaD[bi * m * k + i * k + j]).toBeCloseTo(s, 5);
-        }
-        for (let j = 0; j < k; j++) for (let c = 0; c < n; c++) {
-          let s = 0;
-          for (let i = 0; i < m; i++) s += a[bi * m * k + i * k + j] * r[bi * m * n + i * n + c];
-          expect(gbD[bi * k * n + j * n + c]).toBeCloseTo(s, 5);
-        }
-      }
-    }
+  it(`retrains the first ${COMMITTED_TRAINER_LOSSES.length} steps with the committed trainer's losses (to 1e-4)`, () => {
+    const { tok, eosId, padId, vocabSize } = loadDemoTokenizer();
+    const train = encodeItems(tok, trainingItems(generateWorld()), eosId);
+    const batches = epochBatches(train, DEMO_TRAINING.batch, DEMO_TRAINING.seed, 0, padId);
+    const demo = DEMO_TRAINING.model(vocabSize);
+    const init = initWeights(demo, DEMO_TRAINING.seed);
+    const sut = createDemoModel(demo, init, eosId, padId);
+    tf.dispose([...init.values()]);
+    const optimizer = new DemoOptimizer(sut.variables(), DEMO_TRAINING.clip);
+    const losses = COMMITTED_TRAINER_LOSSES.map((_, step) =>
+      optimizer.step(() => batchLoss(sut, batches[step]), learningRate(step, DEMO_TRAINING.peakLr, 60 * batches.length), step),
+    );
+    optimizer.dispose();
+    sut.dispose();
+    losses.forEach((loss, i) => expect(Math.abs(loss - COMMITTED_TRAINER_LOSSES[i]), `step ${i + 1}: ${loss}`).toBeLessThanOrEqual(1e-4));
   });
 });

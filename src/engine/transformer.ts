@@ -212,7 +212,7 @@ export class TransformerModel {
       let logits: tf.Tensor3D | undefined;
       if (want !== 'none') {
         const x = want === 'last' ? tf.reshape(tf.slice(tf.reshape(normed, [b, s, c.dModel]), [0, s - 1, 0], [b, 1, c.dModel]), [b, c.dModel]) : normed;
-        logits = tf.reshape(this.head(x as tf.Tensor2D), [b, want === 'last' ? 1 : s, c.vocabSize]) as tf.Tensor3D;
+        logits = tf.reshape(this.headLogits(x as tf.Tensor2D), [b, want === 'last' ? 1 : s, c.vocabSize]) as tf.Tensor3D;
       }
       const states = options.hiddenStates ? hidden.map((t) => tf.reshape(t, [b, s, c.dModel]) as tf.Tensor3D) : undefined;
       const out: { logits?: tf.Tensor3D; hiddenStates?: tf.Tensor3D[]; kvs: LayerKv[]; keyMask: tf.Tensor2D } = {
@@ -247,8 +247,12 @@ export class TransformerModel {
     return y;
   }
 
-  /** x [rows, dModel] → logits [rows, vocab]. */
-  private head(x: tf.Tensor2D): tf.Tensor2D {
+  /**
+   * The output head alone: final hidden states x [rows, dModel] (after the final norm) → logits
+   * [rows, vocab]. With `forward(…, { logits: 'none', hiddenStates: true })` a trainer can take
+   * logits at the few positions it scores instead of every one.
+   */
+  headLogits(x: tf.Tensor2D): tf.Tensor2D {
     if (!this.config.tieWordEmbeddings) return tf.matMul(x, this.params.get('lm_head.weight') as tf.Tensor2D);
     if (this.headT) return tf.matMul(x, this.headT);
     // Training a tied head: the transposed copy would go stale, so read the variable itself.
