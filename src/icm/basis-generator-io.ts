@@ -104,7 +104,7 @@ export function deserialiseBasisGenerator(bytes: Uint8Array): { generator: Basis
 }
 
 /** The layout without what follows from the rest (offsets, keys, lengths): it is stored in every file. */
-interface CompactLayout {
+export interface CompactLayout {
   rank: number;
   alpha: number;
   targetModules: string[];
@@ -112,11 +112,11 @@ interface CompactLayout {
   entries: [string, number, number][];
 }
 
-function compactLayout(l: FlatLayout): CompactLayout {
+export function compactLayout(l: FlatLayout): CompactLayout {
   return { rank: l.rank, alpha: l.alpha, targetModules: l.targetModules, entries: l.entries.map((e) => [e.module, e.shape[0], e.shape[1]]) };
 }
 
-function expandLayout(c: CompactLayout): FlatLayout {
+export function expandLayout(c: CompactLayout): FlatLayout {
   let offset = 0;
   const entries = c.entries.map(([module, rows, cols], i) => {
     const factor = i % 2 === 0 ? ('a' as const) : ('b' as const);
