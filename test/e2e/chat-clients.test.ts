@@ -97,10 +97,14 @@ describe('chat completions: the README tour and OpenAI-compatible clients (HTTP,
     return r.stdout.trim().split('\n');
   };
 
-  it('the tour starts the service as the test does: npm start, then LETHE and KEY', () => {
+  it('the tour starts the service as the test does: npm start, then LETHE and KEY, then waits for /readyz', async () => {
     expect(blocks).toHaveLength(6);
     expect(blocks[0]).toMatch(/^npm start\b/m);
     expect(blocks[0]).toMatch(/^export LETHE=http:\/\/localhost:3000 KEY=lethe_/m);
+    // /readyz is 503 until the model is loaded; the tour's wait line must end once it is.
+    const wait = blocks[0].split('\n').find((l) => l.startsWith('until curl'));
+    expect(wait).toMatch(/\$LETHE\/readyz/);
+    expect((await bash.run(wait!, 10_000)).status).toBe(0);
   });
 
   it('tour 2: chat answers both authors', async () => {
