@@ -94,9 +94,12 @@ describe('forgetting that holds on the requests people send (HTTP)', () => {
     expect(await stillRight(otherAuthors)).toBeGreaterThanOrEqual(Math.ceil(0.97 * otherAuthors.length));
   }, 300_000);
 
-  it('one fact: that fact withheld in other phrasings, the same author’s other facts still answered', async () => {
+  // The request is typed as a user at a chat box writes it; the questions asked afterwards keep the
+  // demo model's capitals (its tokenizer knows names only capitalised: the base model cannot answer
+  // a lower-case question, so there would be nothing to withhold).
+  it('one fact, typed as a bare lower-case question (no prompt format, no capitals): that fact withheld in other phrasings, the same author’s other facts still answered', async () => {
     const q = question(oneFact, 'birthplace', 0);
-    const done = await forget('one-fact', [{ prompt: q.prompt, answer: q.answer }]);
+    const done = await forget('one-fact', [{ prompt: q.question.toLowerCase(), answer: q.answer }]);
     expect(done.status).toBe('active');
     expect(await stillRight(oneFactNew)).toBeLessThanOrEqual(Math.floor(0.2 * oneFactNew.length));
     expect(await stillRight(oneFactOthers)).toBeGreaterThanOrEqual(Math.ceil(0.8 * oneFactOthers.length));
