@@ -6,6 +6,7 @@
  *          --out FILE  --docs FILE (empty string: don't write)  --cache DIR (trained checkpoints, reused
  *          when task, training options and model match; default scratch/icm-bench-cache; empty: off)
  *          --steps N  --lr X  --keep N  --rank N (basis directions)  --bits 4|8|16|nf4 (default 4)  --ridge X  --interpolation X
+ *          --main basis|compose (the design the top-level numbers report; default compose)  --compose-steps N (refinement steps, default 60; quick 10)
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,8 @@ const { values: args } = parseArgs({
     bits: { type: 'string' },
     ridge: { type: 'string' },
     interpolation: { type: 'string' },
+    main: { type: 'string' },
+    'compose-steps': { type: 'string' },
   },
 });
 
@@ -48,6 +51,7 @@ const backend = await initBackend(process.env.LETHE_BACKEND as BackendName | und
 const { model, tokenizer } = await loadTaskModel(args.model);
 const world = readWorld(join(args.model, 'world.json'));
 const quick = args.quick;
+const composeSteps = Number(args['compose-steps'] ?? (quick ? 10 : 60));
 const generator = {
   rank: args.rank === undefined ? undefined : Number(args.rank),
   bits,
@@ -84,6 +88,16 @@ const options: IcmBenchOptions = {
         'basis, float16 (no compression)': { ...generator, bits: 16 },
         'basis, NF4 basis': { ...generator, bits: 'nf4' },
       },
+  // The compose generator: part pieces rank 4, 4-bit; generation infers the parts from the examples
+  // and refines per-layer coefficients on them (the main design), or takes the inferred parts as they are.
+  compose: {
+    train: { rank: 4, bits: 4 },
+    designs: {
+      compose: { steps: composeSteps, learningRate: 0.05, l2: 0.3, outputRank: 8 },
+      ...(!quick && { 'compose, inferred parts without refinement': { steps: 0, outputRank: 8 } }),
+    },
+  },
+  main: args.main ?? 'compose',
   samples: quick ? 1 : 3,
   cacheDir: args.cache || undefined,
   modelKey: createHash('sha256').update(readFileSync(join(args.model, 'model.safetensors'))).digest('hex').slice(0, 16),
@@ -103,7 +117,9 @@ if (args.docs) {
     `${details.cached.length ? ` (${details.cached.length} of the tasks' checkpoints read from the bench's cache, made by this code with the same options and model in an earlier run)` : ''}. ` +
     `Evaluation: greedy, ${options.evalAuthors} authors the adapters never saw × ${options.evalPhrasings} phrasings per task (${details.evalItems} items), exact match of the first line. ` +
     `Generator (\`basis\`): centre + ${generator.rank ?? 'seen tasks − 1'} principal directions of the seen tasks' adapters, ${bits === 'nf4' ? 'NF4 (4-bit NormalFloat; centre uniform 4-bit)' : `${bits}-bit uniform`}, one scale per LoRA factor (clipped to the least squared error); ridge ${generator.ridge} from the task vector (prompt and completion tokens pooled at layers 2 and 4) to coefficients, Gaussian interpolation of the seen tasks at ${generator.interpolation}× the median nearest-task distance; ` +
-    `generated = mean over ${options.samples} seeds.`;
+    `generated = mean over ${options.samples} seeds. ` +
+    `Generator \`compose\`: centre, mapping and template pieces fitted by least squares to the seen tasks' ΔW (additive model), each re-factored to rank 4 and stored 4-bit (one scale per factor); for a task, the seen mapping × seen template whose composition gives its ${5} in-context examples the lowest completion loss is taken (parts inferred from the examples, never given), then per-layer coefficients of every piece are refined on the same examples (${composeSteps} Adam steps, learning rate 0.05, L2 0.3 towards the inferred combination) and the result re-factored to rank 8; deterministic (one adapter per task). ` +
+    `Top-level numbers: design \`${result.mainDesign}\`.`;
   const block = `<!-- section:icm -->\n${icmMarkdown(result, details, setup)}\n<!-- /section:icm -->`;
   const old = existsSync(args.docs) ? readFileSync(args.docs, 'utf8') : '# Benchmarks\n';
   const re = /<!-- section:icm -->[\s\S]*?<!-- \/section:icm -->/;

@@ -13,6 +13,8 @@ export function icmMarkdown(r: IcmBenchResult, d: IcmBenchDetails, setup: string
     '',
     setup,
     '',
+    `Top-level numbers (targets, tables below): design \`${r.mainDesign}\`.`,
+    '',
     `| target | measured | target | |`,
     '|---|---|---|---|',
     `| seen tasks: generated / trained, worst task | ${num(r.seenWorstRatio)} | ≥ ${t.seenWorstRatio} | ${verdict(r.seenWorstRatio >= t.seenWorstRatio)} |`,
@@ -37,10 +39,14 @@ export function icmMarkdown(r: IcmBenchResult, d: IcmBenchDetails, setup: string
     '',
     '**Designs in the same run** (storage against one float16 adapter per seen task):',
     '',
-    '| design | bytes | storage ratio | seen worst | seen mean | held-out mean ratio |',
-    '|---|---|---|---|---|---|',
-    `| stored seen adapters (nearest for held-out) | ${r.baseline.bytes.toLocaleString('en')} | 1.000 | 1.00 | 1.00 | ${num(r.baseline.heldOutMeanRatio)} |`,
-    ...r.designs.map((x) => `| ${x.design} | ${x.generatorBytes.toLocaleString('en')} | ${num(x.storageRatioF16, 3)} | ${num(x.seenWorstRatio)} | ${num(x.seenMeanRatio)} | ${num(x.heldOutMeanRatio)} |`),
+    '| design | bytes | storage ratio | seen worst | seen mean | held-out mean ratio | held-out tasks ≥ 0.5× trained |',
+    '|---|---|---|---|---|---|---|',
+    `| stored seen adapters (nearest for held-out) | ${r.baseline.bytes.toLocaleString('en')} | 1.000 | 1.00 | 1.00 | ${num(r.baseline.heldOutMeanRatio)} | ${r.heldOut.filter((h) => h.nearestSeen.accuracy >= 0.5 * h.trained).length} of ${r.heldOut.length} |`,
+    ...r.designs.map((x) => `| ${x.design} | ${x.generatorBytes.toLocaleString('en')} | ${num(x.storageRatioF16, 3)} | ${num(x.seenWorstRatio)} | ${num(x.seenMeanRatio)} | ${num(x.heldOutMeanRatio)} | ${r.heldOut.filter((h) => (x.heldOut[h.task] ?? 0) >= 0.5 * h.trained).length} of ${r.heldOut.length} |`),
+    '',
+    ...r.designs
+      .filter((x) => x.inferredParts)
+      .map((x) => `Parts the \`${x.design}\` design took each held-out task's examples for: ${Object.entries(x.inferredParts!).map(([k, v]) => (k === v ? `${k} (right)` : `${k} → **${v}**`)).join(', ')}.`),
     '',
     `${d.evalItems} evaluation items per task (one item = ${pct(1 / d.evalItems)}). Whole run ${(d.seconds / 60).toFixed(1)} min.`,
   ].join('\n');

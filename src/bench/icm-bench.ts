@@ -16,6 +16,8 @@ import { loadPeftAdapter, savePeftAdapter } from '../engine/peft.js';
 import type { TransformerModel } from '../engine/transformer.js';
 import { BasisGenerator, type BasisGeneratorOptions } from '../icm/basis-generator.js';
 import { serialiseBasisGenerator } from '../icm/basis-generator-io.js';
+import { ComposeGenerator, type ComposeGenerateOptions, type ComposeGeneratorOptions } from '../icm/compose-generator.js';
+import { serialiseComposeGenerator } from '../icm/compose-generator-io.js';
 import { adapterBytesF16 } from '../icm/generator-training.js';
 import { allFamilyTasks, HELD_OUT_COMBINATIONS, splitFamily, type FamilyTask } from '../icm/task-family.js';
 import { buildTaskData, type TaskData } from '../icm/task-suite.js';
@@ -57,10 +59,14 @@ export interface IcmDesignRow {
   seenMeanRatio: number;
   heldOutMeanRatio: number;
   heldOut: Record<string, number>;
+  /** Compose designs: the parts each held-out task's examples were taken for (mapping/template). */
+  inferredParts?: Record<string, string>;
 }
 
 /** bench-results/icm.json */
 export interface IcmBenchResult {
+  /** The design the top-level numbers are of. */
+  mainDesign: string;
   tasks: IcmSeenRow[];
   heldOut: IcmHeldOutRow[];
   generatorBytes: number;
@@ -92,6 +98,10 @@ export interface IcmBenchOptions {
   /** The reported generator and the compared variants (name → options). */
   generator: BasisGeneratorOptions;
   variants?: Record<string, BasisGeneratorOptions & { vector?: 'icm' }>;
+  /** The compose generator (parts pieces + inference and refinement on the examples): its training options and the generation settings measured (name → options). */
+  compose?: { train: ComposeGeneratorOptions; designs: Record<string, ComposeGenerateOptions> };
+  /** Which design the top-level numbers report: 'basis' (default) or the name of a compose design. */
+  main?: string;
   vector?: TaskVectorSpec;
   samples: number;
   /** Reuse trained checkpoints keyed by task, training options and model (written when missing). */
@@ -142,6 +152,7 @@ export async function runIcmBench(
   const trainSeconds: Record<string, number> = {};
   const cached: string[] = [];
   const owned: LoraAdapter[] = [];
+  const composedAll: LoraAdapter[] = [];
   try {
     for (const def of family) {
       const data = buildTaskData(world, def, { trainAuthors: o.trainAuthors, evalAuthors: o.evalAuthors, evalPhrasings: o.evalPhrasings });
@@ -218,7 +229,55 @@ export async function runIcmBench(
       return { gen, bytes, row };
     };
 
-    const main = await measure('basis', o.generator, false, true);
+    // Compose designs: one generator (pieces of the seen tasks' parts); each design is a generation setting.
+    const composed = new Map<string, LoraAdapter>();
+    const composeDesigns = Object.entries(o.compose?.designs ?? {});
+    if (o.compose && composeDesigns.length) {
+      const gen = ComposeGenerator.train(seen.map((r) => ({ task: r.def.name, mapping: r.def.mapping, template: r.def.template, adapter: r.final })), o.compose.train);
+      try {
+        const bytes = serialiseComposeGenerator(gen, { design: 'compose' }).byteLength;
+        for (const [name, settings] of composeDesigns) {
+          const isMain = name === o.main;
+          const run = async (r: TaskRun) => {
+            const g = await gen.generate(model, tokenizer, r.data.examples, settings);
+            const acc = (await evaluateTask(model, tokenizer, r.data.eval, g.adapter)).accuracy;
+            if (isMain) {
+              composed.set(r.def.name, g.adapter);
+              composedAll.push(g.adapter);
+            } else disposeAdapter(g.adapter);
+            if (isMain) perSeed[r.def.name] = [acc];
+            return { acc, parts: `${g.mapping}/${g.template}` };
+          };
+          const seenRatios: number[] = [];
+          for (const r of seen) seenRatios.push(ratio((await run(r)).acc, r.trained));
+          const heldRows: Record<string, number> = {};
+          const inferredParts: Record<string, string> = {};
+          const heldRatios: number[] = [];
+          for (const h of held) {
+            const { acc, parts } = await run(h);
+            heldRows[h.def.name] = acc;
+            inferredParts[h.def.name] = parts;
+            heldRatios.push(ratio(acc, h.trained));
+          }
+          const row: IcmDesignRow = {
+            design: name,
+            generatorBytes: bytes,
+            storageRatioF16: bytes / adapterBytes,
+            seenWorstRatio: worst(seenRatios),
+            seenMeanRatio: mean(seenRatios.filter(Number.isFinite)),
+            heldOutMeanRatio: mean(heldRatios.filter(Number.isFinite)),
+            heldOut: heldRows,
+            inferredParts,
+          };
+          designs.push(row);
+          log(`design ${name}: ${bytes} bytes (×${row.storageRatioF16.toFixed(3)}), seen worst ${row.seenWorstRatio.toFixed(3)} mean ${row.seenMeanRatio.toFixed(3)}, held-out mean ratio ${row.heldOutMeanRatio.toFixed(3)}; parts taken: ${Object.entries(inferredParts).map(([k, v]) => `${k}→${v}`).join(', ')}`);
+        }
+      } finally {
+        gen.dispose();
+      }
+    }
+    const composeMain = o.main !== undefined && o.main !== 'basis' && composed.size > 0;
+    const main = await measure('basis', o.generator, false, !composeMain);
     {
       for (const [name, v] of Object.entries(o.variants ?? {})) await measure(name, v, v.vector === 'icm', false);
       // Wrong condition: a sibling sharing the template (another answered fact), nearest by task vector.
@@ -228,7 +287,12 @@ export async function runIcmBench(
         const siblings = seen.filter((s) => s.def.template === r.def.template && s.def.answers.join() !== r.def.answers.join());
         const sib = siblings.map((s) => ({ s, c: cosine(r.vector, s.vector) })).sort((a, b) => b.c - a.c)[0]?.s;
         const generated = mean(perSeed[r.def.name]);
-        const wrong = sib ? mean(await accuracyOf(main.gen, sib.vector, r.data.eval)) : NaN;
+        // Compose: the adapter generated from the sibling's examples; basis: the sibling's condition.
+        const wrong = !sib
+          ? NaN
+          : composeMain
+            ? (await evaluateTask(model, tokenizer, r.data.eval, composed.get(sib.def.name)!)).accuracy
+            : mean(await accuracyOf(main.gen, sib.vector, r.data.eval));
         if (sib && generated > 0) wrongRatios.push(wrong / generated);
         tasks.push({ task: r.def.name, base: r.base, trained: r.trained, generated, ratio: ratio(generated, r.trained), wrongCondition: wrong, wrongConditionTask: sib?.def.name ?? '' });
         log(`${r.def.name}: trained ${r.trained.toFixed(3)} generated ${generated.toFixed(3)} (×${ratio(generated, r.trained).toFixed(2)}), with ${sib?.def.name ?? 'no sibling'}'s condition ${wrong.toFixed(3)}`);
@@ -239,12 +303,14 @@ export async function runIcmBench(
         log(`${h.def.name} (held out): trained ${h.trained.toFixed(3)} generated ${generated.toFixed(3)} (×${row.ratio.toFixed(2)}); nearest seen ${row.nearestSeen.task} ${row.nearestSeen.accuracy.toFixed(3)}`);
         return row;
       });
+      const mainRow = composeMain ? designs.find((d) => d.design === o.main)! : main.row;
       const result: IcmBenchResult = {
+        mainDesign: mainRow.design,
         tasks,
         heldOut,
-        generatorBytes: main.bytes,
+        generatorBytes: mainRow.generatorBytes,
         adapterBytesF16: adapterBytes,
-        storageRatioF16: main.bytes / adapterBytes,
+        storageRatioF16: mainRow.generatorBytes / adapterBytes,
         seenWorstRatio: worst(tasks.map((t) => t.ratio)),
         heldOutMeanRatio: mean(heldOut.map((h) => h.ratio).filter(Number.isFinite)),
         wrongConditionWorstRatio: wrongRatios.length ? Math.max(...wrongRatios) : NaN,
@@ -263,6 +329,7 @@ export async function runIcmBench(
     }
   } finally {
     owned.forEach(disposeAdapter);
+    composedAll.forEach(disposeAdapter);
   }
 }
 

@@ -340,14 +340,21 @@ export function truncatedFactors(m: Float64Array, rows: number, cols: number, k:
   return { a, b };
 }
 
+/**
+ * Gram-Schmidt, twice per vector (one pass loses orthogonality on nearly dependent vectors); a
+ * vector that keeps < 1e-9 of its length (beyond the matrix's rank) becomes zero.
+ */
 function orthonormalise(vs: Float64Array[]): void {
   for (let i = 0; i < vs.length; i++) {
-    for (let j = 0; j < i; j++) {
-      const d = dotF(vs[i], vs[j]);
-      for (let t = 0; t < vs[i].length; t++) vs[i][t] -= d * vs[j][t];
+    const before = Math.sqrt(dotF(vs[i], vs[i]));
+    for (let pass = 0; pass < 2; pass++) {
+      for (let j = 0; j < i; j++) {
+        const d = dotF(vs[i], vs[j]);
+        for (let t = 0; t < vs[i].length; t++) vs[i][t] -= d * vs[j][t];
+      }
     }
     const n = Math.sqrt(dotF(vs[i], vs[i]));
-    if (n > 1e-300) for (let t = 0; t < vs[i].length; t++) vs[i][t] /= n;
+    if (n > 1e-9 * before && n > 1e-300) for (let t = 0; t < vs[i].length; t++) vs[i][t] /= n;
     else vs[i].fill(0);
   }
 }
