@@ -104,6 +104,9 @@ export const ENV_SCHEMA = {
     'Share of routing decisions stored in routing_decision (0..1); admins\' requests are always stored.',
   ),
   LETHE_ROUTING_STRENGTH_MAX: opt(z.coerce.number().min(0).max(100).default(2)).describe('Upper bound of explicit adapter strengths (lower bound 0).'),
+  LETHE_ROUTING_SPECULATIVE_PREFILL: opt(z.stringbool().default(false)).describe(
+    'Routing pass: also prefill each prompt with the plan its entity gates make likely, in the same forward pass as the features, so a right guess generates without a second prefill. Off by default: slower on the demo model (docs/benchmarks.md).',
+  ),
   LETHE_UNLEARNING_MAX_FORGET_ANSWER_RATE: opt(z.coerce.number().min(0).max(1).default(DEFAULT_ACTIVATION_THRESHOLDS.maxForgetAnswerRate)).describe(
     'Unlearning activation check: most checked forget items still answered with their original answer (0..1); above it the request ends needs_review.',
   ),
@@ -192,6 +195,7 @@ export interface LetheConfig {
     readonly adapterCacheBytes: number;
     readonly routingSampleRate: number;
     readonly strengthMax: number;
+    readonly speculativePrefill: boolean;
   };
   /** Unlearning requests (LETHE_UNLEARNING_*). */
   readonly unlearning: {
@@ -270,6 +274,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       adapterCacheBytes: Math.round(e.LETHE_ADAPTER_CACHE_MB * 1024 * 1024),
       routingSampleRate: e.LETHE_ROUTING_SAMPLE_RATE,
       strengthMax: e.LETHE_ROUTING_STRENGTH_MAX,
+      speculativePrefill: e.LETHE_ROUTING_SPECULATIVE_PREFILL,
     }),
     unlearning: Object.freeze({
       activation: Object.freeze({

@@ -60,6 +60,20 @@ export class DetectorBank {
    * are left out of the result, as a missing gate).
    */
   score(features: LayerFeatures, entityIndex: ReadonlySet<string>, onError?: (id: string, error: Error) => void): Map<string, BankScore> {
+    return this.scoreWith(features, entityIndex, onError)!;
+  }
+
+  /**
+   * The gates of every entry for one prompt when its entity lookup settles all of them (no gate
+   * reads the features), else undefined: what the routing pass can know before its prefill
+   * (issue 13: the plan it guesses for a speculative adapted prefill). Equal to score()'s then.
+   */
+  settled(entityIndex: ReadonlySet<string>): Map<string, BankScore> | undefined {
+    return this.scoreWith(undefined, entityIndex);
+  }
+
+  /** score(); without features, undefined as soon as one entry would need them. */
+  private scoreWith(features: LayerFeatures | undefined, entityIndex: ReadonlySet<string>, onError?: (id: string, error: Error) => void): Map<string, BankScore> | undefined {
     const named = new Set<number>();
     // The smaller side drives the lookup: a long prompt against a few entities, or the reverse.
     if (entityIndex.size <= this.byEntity.size) {
@@ -68,7 +82,7 @@ export class DetectorBank {
       for (const [h, ks] of this.byEntity) if (entityIndex.has(h)) for (const k of ks) named.add(k);
     }
     const out = new Map<string, BankScore>();
-    this.entries.forEach((e, k) => {
+    for (const [k, e] of this.entries.entries()) {
       const det = e.detector;
       const entity = named.has(k);
       const mode = det.entityMode ?? 'only';
@@ -76,15 +90,16 @@ export class DetectorBank {
       // Settled by the lookup: the gate does not read the features (scoreDetector's peak / tail).
       if (hasEntities && (mode === 'only' || (mode === 'and' && !entity) || (mode === 'or' && entity))) {
         out.set(e.id, { w: gateWeight(det.calibration, entity ? Number.NaN : Number.NEGATIVE_INFINITY), entity });
-        return;
+        continue;
       }
+      if (!features) return undefined;
       try {
         const s = scoreDetector(det, features, entityIndex);
         out.set(e.id, { w: s.w, z: s.z, entity: s.entity });
       } catch (error) {
         onError?.(e.id, error as Error);
       }
-    });
+    }
     return out;
   }
 }

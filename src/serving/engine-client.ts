@@ -7,6 +7,7 @@ import {
   InferenceEngine,
   type EngineAdapterPayload,
   type EngineBatch,
+  type EngineFeatureOptions,
   type EngineFeatures,
   type EngineInfo,
   type EngineOptions,
@@ -32,9 +33,10 @@ export interface EngineClient {
   ): Promise<EngineRowResult[]>;
   /**
    * Base-model features (detector gates, auto routing) of tokenized prompts. `keepPrefill`: the
-   * engine keeps each prompt's prefill for that prompt's generation (skips a second prefill).
+   * engine keeps each prompt's prefill for that prompt's generation (skips a second prefill), and
+   * the speculative adapted prefills of `speculate` (with the `adapters` it has not been sent).
    */
-  features(prompts: number[][], options?: { keepPrefill?: boolean }): Promise<EngineFeatures>;
+  features(prompts: number[][], options?: EngineFeatureOptions): Promise<EngineFeatures>;
   /** A forward pass with `adapter` alone on a short prompt (adapter import); keeps nothing. */
   probe(adapter: EngineAdapterPayload): Promise<EngineProbeResult>;
   evict(keys: string[]): void;
@@ -63,7 +65,8 @@ export class LocalEngineClient implements EngineClient {
     return this.engine.generate(batch, onToken, (row) => cancel[row] !== 0);
   }
 
-  async features(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
+  async features(prompts: number[][], options: EngineFeatureOptions = {}): Promise<EngineFeatures> {
+    for (const a of options.adapters ?? []) this.loaded.add(a.key);
     return this.engine.features(prompts, options);
   }
 
@@ -146,8 +149,9 @@ export class WorkerEngineClient implements EngineClient {
     return this.call<EngineRowResult[]>((id) => ({ type: 'generate', id, batch, adapters, cancel: cancel.buffer as SharedArrayBuffer }), onToken);
   }
 
-  features(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
-    return this.call((id) => ({ type: 'features', id, prompts, keepPrefill: options.keepPrefill }));
+  features(prompts: number[][], options: EngineFeatureOptions = {}): Promise<EngineFeatures> {
+    for (const a of options.adapters ?? []) this.loaded.add(a.key);
+    return this.call((id) => ({ type: 'features', id, prompts, keepPrefill: options.keepPrefill, speculate: options.speculate, adapters: options.adapters }));
   }
 
   probe(adapter: EngineAdapterPayload): Promise<EngineProbeResult> {

@@ -3,6 +3,7 @@ import type {
   EngineAdapterPayload,
   EngineBatch,
   EngineFeatures,
+  EngineSpeculation,
   EngineInfo,
   EngineOptions,
   EngineProbeResult,
@@ -21,7 +22,7 @@ export type ToWorker =
       /** Int32 per row, set to 1 by the main thread when that request is cancelled. */
       cancel: SharedArrayBuffer;
     }
-  | { type: 'features'; id: number; prompts: number[][]; keepPrefill?: boolean }
+  | { type: 'features'; id: number; prompts: number[][]; keepPrefill?: boolean; speculate?: EngineSpeculation[]; adapters?: EngineAdapterPayload[] }
   | { type: 'probe'; id: number; adapter: EngineAdapterPayload }
   | { type: 'evict'; keys: string[] }
   | { type: 'memory'; id: number };

@@ -53,6 +53,41 @@ describe('inference engine: generation continues from the routing prefill', () =
     expect(sut.keptPrefills).toBe(0);
   });
 
+  it('speculative adapted prefills in the features pass: base features unchanged, a right guess is continued from, a wrong one dropped, same answers', async () => {
+    const rows: EngineBatch['rows'] = [
+      { prompt: [5, 17, 42, 8, 99], plan: [{ key: 'a1@1', strength: 1 }] },
+      { prompt: [7, 3, 250], plan: [{ key: 'a1@1', strength: 0.5 }, { key: 'a2@1', strength: 1.5 }] },
+      { prompt: [11, 12], plan: [] },
+    ];
+    const fresh = [];
+    for (const row of rows) fresh.push((await sut.generate({ rows: [row], options }))[0]);
+    const prompts = rows.map((r) => r.prompt);
+    const plain = sut.features(prompts);
+    const before = { ...sut.prefillReuse };
+    // Guesses: row 0 right, row 1 wrong (a2 alone), row 2 guessed a1 though it runs without adapters.
+    const spec = sut.features(prompts, {
+      keepPrefill: true,
+      speculate: [
+        { row: 0, plan: rows[0].plan },
+        { row: 1, plan: [{ key: 'a2@1', strength: 1 }] },
+        { row: 1, plan: rows[1].plan },
+        { row: 2, plan: [{ key: 'a1@1', strength: 1 }] },
+      ],
+    });
+    // The base rows of the speculative pass are the base model's (their LoRA scales are 0).
+    spec.last.forEach((v, i) => v.forEach((x, k) => expect(Math.abs(x - plain.last[i][k])).toBeLessThan(1e-5)));
+    expect(spec.detector).toHaveLength(3);
+    expect(sut.keptPrefills).toBe(3 + 4);
+    const tensors = tf.memory().numTensors;
+    const reused = [];
+    for (const row of rows) reused.push((await sut.generate({ rows: [row], options }))[0]);
+    expect(reused).toEqual(fresh);
+    expect(sut.prefillReuse.adapted - before.adapted).toBe(2); // rows 0 and 1 (its second guess)
+    expect(sut.prefillReuse.base - before.base).toBe(1); // row 2
+    expect(sut.keptPrefills).toBe(0); // wrong guesses dropped when their prompt's generation began
+    expect(tf.memory().numTensors).toBeLessThan(tensors);
+  });
+
   it('with mergeHotPlans, merges a hot shared plan into the weights from its second use: same answers, tensors bounded, freed on eviction', async () => {
     const merging = await InferenceEngine.load(fixture.dir, 'wasm', { mergeHotPlans: true });
     try {

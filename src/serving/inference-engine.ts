@@ -16,7 +16,8 @@ import { parseModelConfig, type ModelConfig } from '../engine/model-config.js';
 import { importPeftAdapter } from '../engine/peft.js';
 import type { TextTokenizer } from '../engine/tokenizer.js';
 import { TransformerModel } from '../engine/transformer.js';
-import { PrefillStore } from './prefill-store.js';
+import { StackedAdapters } from '../engine/lora-stacked-rows.js';
+import { PrefillStore, planSignature } from './prefill-store.js';
 
 /** An adapter as shipped to an engine: registry metadata + the PEFT safetensors bytes. */
 export interface EngineAdapterPayload {
@@ -76,6 +77,26 @@ export interface EngineFeatures {
   detector: Float32Array[][];
 }
 
+/**
+ * A speculative adapted prefill for the routing pass (issue 13): prompt `row` of the features call
+ * also prefilled with `plan` (adapter keys and strengths, in plan order) in the same forward pass,
+ * kept for a generation of that prompt with exactly that plan.
+ */
+export interface EngineSpeculation {
+  row: number;
+  plan: Array<{ key: string; strength: number }>;
+}
+
+/** What a features call may carry besides its prompts. */
+export interface EngineFeatureOptions {
+  /** Keep each prompt's prefill (and the speculative ones) for its generation here. */
+  keepPrefill?: boolean;
+  /** Speculative adapted prefills (only with keepPrefill; rows whose adapters are not loaded are skipped). */
+  speculate?: EngineSpeculation[];
+  /** Adapters the speculative plans need that this engine has not been sent yet. */
+  adapters?: EngineAdapterPayload[];
+}
+
 export interface EngineOptions {
   /** Merge a plan shared by a whole batch into the weights from its second use (default false). */
   mergeHotPlans?: boolean;
@@ -112,6 +133,10 @@ export class BatchCancelledError extends Error {
 const SHARED_PLAN_CACHE_SIZE = 32;
 /** A shared plan is merged into the weights from its second use on (a hot plan). */
 const MERGE_FROM_USE = 2;
+/** Adapter sets kept stacked for speculative rows (StackedAdapters), most recent last. */
+const SPECULATIVE_SETS = 16;
+/** Rows of one speculative features pass at most (base prompts + speculative rows); extra guesses are dropped. */
+const SPECULATIVE_ROWS_MAX = 48;
 /** Bytes of merged weight copies an engine keeps; a plan whose copy needs over a quarter of it stays stacked. */
 const MERGED_BYTES_MAX = 64 * 2 ** 20;
 
@@ -129,8 +154,10 @@ export class InferenceEngine {
   /** Applications of recent shared plans, by plan signature (LRU): stacked, merged once hot. */
   private readonly shared = new Map<string, SharedPlan>();
   private sharedMergedBytes = 0;
-  /** Base prefills kept by features(…, { keepPrefill }) for the generation of the same prompts. */
+  /** Prefills kept by features(…, { keepPrefill }) for the generation of the same prompts. */
   private readonly prefills = new PrefillStore();
+  /** Stacked adapter sets of speculative features passes, by sorted adapter keys (LRU). */
+  private readonly speculativeSets = new Map<string, StackedAdapters>();
 
   private constructor(
     readonly model: TransformerModel,
@@ -155,10 +182,13 @@ export class InferenceEngine {
     return new InferenceEngine(model, ckpt.tokenizer, { backend, family: config.family, parameters, contextLength: config.maxPositions }, options);
   }
 
-  /** Prompts whose base prefill is kept, waiting for their generation (tests, metrics). */
+  /** Prefills kept (base and speculative), waiting for their generation (tests, metrics). */
   get keptPrefills(): number {
     return this.prefills.size;
   }
+
+  /** Generation rows that continued from a kept prefill, without and with adapters (tests, metrics). */
+  readonly prefillReuse = { base: 0, adapted: 0 };
 
   hasAdapter(key: string): boolean {
     return this.adapters.has(key);
@@ -202,6 +232,12 @@ export class InferenceEngine {
 
   /** Frees adapters (after the registry changed or the cache evicted them). */
   evictAdapters(keys: readonly string[]): void {
+    for (const [k, set] of [...this.speculativeSets]) {
+      if (k.split('+').some((part) => keys.includes(part))) {
+        set.dispose();
+        this.speculativeSets.delete(k);
+      }
+    }
     for (const k of [...this.shared.keys()]) {
       if (keys.some((key) => k.split('+').some((part) => part.startsWith(`${key}*`)))) this.dropShared(k);
     }
@@ -280,19 +316,18 @@ export class InferenceEngine {
   }
 
   /**
-   * Continues rows without adapters from the base prefill the router's features already ran
-   * (DESIGN §3.2: one prefill per request). Rows without a kept prefill, and rows whose plan
-   * applies adapters (their adapted prefill is the adapters' own cost), are prefilled here with
-   * their own plans. Undefined when no row has a kept prefill: generate prefills as usual.
+   * Continues rows from the prefill the router's features pass already ran (DESIGN §3.2: one
+   * prefill per request): the base prefill for rows without adapters, the speculative adapted one
+   * for rows whose plan is the one guessed. Other rows are prefilled here with their own plans.
+   * Undefined when no row has a kept prefill: generate prefills as usual.
    */
   private reusePrefills(rows: EngineRow[], plans: PlanEntry[][]): PrefilledState | undefined {
     if (this.prefills.size === 0) return undefined;
-    const got: Array<RowPrefill | undefined> = rows.map((r, i) => {
-      const hit = this.prefills.take(r.prompt);
-      if (hit && plans[i].length > 0) {
-        disposeRowPrefill(hit);
-        return undefined;
-      }
+    // A row continues from the prefill kept under its own plan: the base one for a plan without
+    // adapters, a speculative adapted one (features with `speculate`) when the guess was right.
+    const got: Array<RowPrefill | undefined> = rows.map((r) => {
+      const hit = this.prefills.take(r.prompt, planSignature(r.plan));
+      if (hit) this.prefillReuse[r.plan.length > 0 ? 'adapted' : 'base']++;
       return hit;
     });
     if (got.every((g) => g === undefined)) return undefined;
@@ -368,10 +403,58 @@ export class InferenceEngine {
    * routing compares with task centroids; no pooling (the routing path reads final-token states).
    * `keepPrefill`: keep each prompt's prefill so its generation here continues from it.
    */
-  features(prompts: number[][], options: { keepPrefill?: boolean } = {}): EngineFeatures {
-    const all = promptFeaturesAll(this.model, prompts, { keepPrefill: options.keepPrefill, pooled: false });
-    all.prefill?.forEach((row, i) => this.prefills.put(prompts[i], row));
-    return { last: all.last, detector: detectorFeaturesOf(all) };
+  features(prompts: number[][], options: EngineFeatureOptions = {}): EngineFeatures {
+    for (const a of options.adapters ?? []) this.addAdapter(a);
+    const spec = options.keepPrefill ? this.speculativeRows(prompts.length, options.speculate ?? []) : [];
+    if (spec.length === 0) {
+      const all = promptFeaturesAll(this.model, prompts, { keepPrefill: options.keepPrefill, pooled: false });
+      all.prefill?.forEach((row, i) => this.prefills.put(prompts[i], row));
+      return { last: all.last, detector: detectorFeaturesOf(all) };
+    }
+    // One forward pass: the base rows (their hidden states are the features; their LoRA scales are
+    // 0, so they are the base model's) and the speculative rows with their plans' adapters.
+    const n = prompts.length;
+    const set = this.speculativeSet(spec.flatMap((s) => s.plan.map((e) => e.adapter)));
+    const lora = set.rows([...prompts.map((): PlanEntry[] => []), ...spec.map((s) => s.plan)]);
+    let all;
+    try {
+      const rows = [...prompts, ...spec.map((s) => prompts[s.row])];
+      all = promptFeaturesAll(this.model, rows, { keepPrefill: true, pooled: false, lora, batchSize: rows.length });
+    } finally {
+      lora.dispose();
+    }
+    all.prefill!.forEach((row, i) => (i < n ? this.prefills.put(prompts[i], row) : this.prefills.put(prompts[spec[i - n].row], row, spec[i - n].signature)));
+    const detector = detectorFeaturesOf(all).slice(0, n);
+    return { last: all.last.slice(0, n), detector };
+  }
+
+  /** Speculative rows whose adapters are loaded and whose plan applies any, within SPECULATIVE_ROWS_MAX. */
+  private speculativeRows(n: number, speculate: EngineSpeculation[]): Array<{ row: number; plan: PlanEntry[]; signature: string }> {
+    const out: Array<{ row: number; plan: PlanEntry[]; signature: string }> = [];
+    for (const s of speculate) {
+      if (n + out.length >= SPECULATIVE_ROWS_MAX) break;
+      if (s.row < 0 || s.row >= n || s.plan.length === 0 || !s.plan.every((e) => this.adapters.has(e.key))) continue;
+      out.push({ row: s.row, plan: s.plan.map((e) => ({ adapter: this.adapters.get(e.key)!, strength: e.strength })), signature: planSignature(s.plan) });
+    }
+    return out;
+  }
+
+  /** The stacked set of these adapters (kept by sorted key, LRU, SPECULATIVE_SETS of them). */
+  private speculativeSet(adapters: LoraAdapter[]): StackedAdapters {
+    const byKey = new Map<string, LoraAdapter>();
+    for (const [key, a] of this.adapters) if (adapters.includes(a)) byKey.set(key, a);
+    const keys = [...byKey.keys()].sort();
+    const id = keys.join('+');
+    let set = this.speculativeSets.get(id);
+    if (set) this.speculativeSets.delete(id);
+    else set = new StackedAdapters(this.model, keys.map((k) => byKey.get(k)!), this.factors);
+    this.speculativeSets.set(id, set);
+    while (this.speculativeSets.size > SPECULATIVE_SETS) {
+      const oldest = this.speculativeSets.keys().next().value!;
+      this.speculativeSets.get(oldest)!.dispose();
+      this.speculativeSets.delete(oldest);
+    }
+    return set;
   }
 
   memory(): { tensors: number; bytes: number; adapters: number } {
@@ -381,6 +464,8 @@ export class InferenceEngine {
 
   dispose(): void {
     this.prefills.dispose();
+    for (const set of this.speculativeSets.values()) set.dispose();
+    this.speculativeSets.clear();
     for (const k of [...this.shared.keys()]) this.dropShared(k);
     this.evictAdapters([...this.adapters.keys()]);
     this.factors.dispose();

@@ -36,7 +36,7 @@ async function handle(m: ToWorker): Promise<void> {
       return;
     case 'features':
       try {
-        send({ type: 'features', id: m.id, features: engine.features(m.prompts, { keepPrefill: m.keepPrefill }) });
+        send({ type: 'features', id: m.id, features: engine.features(m.prompts, { keepPrefill: m.keepPrefill, speculate: m.speculate, adapters: m.adapters }) });
       } catch (e) {
         send({ type: 'error', id: m.id, message: (e as Error).message, cancelled: false });
       }

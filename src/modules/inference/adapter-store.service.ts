@@ -164,9 +164,11 @@ export class AdapterStore implements OnModuleDestroy {
 
   private async load(id: string, version: number): Promise<{ value: EngineAdapterPayload; bytes: number }> {
     const started = performance.now();
-    const a = this.snapshot.byId.get(id) ?? (await this.registry.get(id));
+    const known = this.snapshot.byId.get(id);
+    const a = known ?? (await this.registry.get(id));
     if (a.version !== version) throw new Error(`adapter ${id} is at version ${a.version}, not ${version}`);
-    const weights = new Uint8Array(await this.registry.readWeights(id)); // sha256 checked there
+    // The snapshot names the version's blob: one query (the blob) instead of two (row, then blob).
+    const weights = new Uint8Array(known?.blobSha256 ? await this.registry.readBlob(known.blobSha256) : await this.registry.readWeights(id)); // sha256 checked there
     const value: EngineAdapterPayload = { key: adapterKey(id, version), rank: a.rank, alpha: a.alpha, targetModules: a.targetModules, weights };
     this.loadTimesMs.push(performance.now() - started);
     if (this.loadTimesMs.length > 1000) this.loadTimesMs.shift();

@@ -5,6 +5,7 @@ import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { parseModelConfig, type ModelConfig } from '../../engine/model-config.js';
 import { TextTokenizer } from '../../engine/tokenizer.js';
+import type { AdapterLease } from '../../routing/adapter-cache.js';
 import { MicroBatcher, type BatchItem } from '../../routing/micro-batcher.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { LocalEngineClient, WorkerEngineClient, type EngineClient } from '../../serving/engine-client.js';
@@ -12,6 +13,7 @@ import type {
   EngineAdapterPayload,
   EngineFeatures,
   EngineGenerationOptions,
+  EngineSpeculation,
   EngineInfo,
   EngineProbeResult,
   EngineRowResult,
@@ -137,9 +139,9 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
    * generation of the same prompt without adapters there continues from it instead of prefilling.
    * Calls that wait for an engine together run as one batched prefill.
    */
-  promptFeatures(prompts: number[][], options: { keepPrefill?: boolean } = {}): Promise<EngineFeatures> {
+  promptFeatures(prompts: number[][], options: { keepPrefill?: boolean; speculate?: HostPlan[][] } = {}): Promise<EngineFeatures> {
     return new Promise((resolve, reject) => {
-      this.featureQueue.push({ prompts, keepPrefill: options.keepPrefill ?? false, resolve, reject });
+      this.featureQueue.push({ prompts, keepPrefill: options.keepPrefill ?? false, speculate: options.speculate, resolve, reject });
       if (!this.featuresDraining) void this.drainFeatures();
     });
   }
@@ -159,10 +161,11 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
           return;
         }
         const jobs = takeFeatureJobs(this.featureQueue);
+        const spec = jobs[0].keepPrefill ? await this.speculation(jobs, engine) : undefined;
         try {
           const all = await engine.features(
             jobs.flatMap((j) => j.prompts),
-            { keepPrefill: jobs[0].keepPrefill },
+            { keepPrefill: jobs[0].keepPrefill, speculate: spec?.rows, adapters: spec?.adapters },
           );
           let at = 0;
           for (const job of jobs) {
@@ -174,12 +177,43 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
         } catch (e) {
           for (const job of jobs) job.reject(e);
         } finally {
+          for (const l of spec?.leases ?? []) l.release();
           this.giveBack(engine);
         }
       }
     } finally {
       this.featuresDraining = false;
     }
+  }
+
+  /**
+   * The speculative rows of a features call (issue 13): each prompt's guessed plans (RoutingService:
+   * the plans it most likely gets), with leases on their adapters and the ones `engine` lacks. A
+   * guess whose adapters cannot be had now (revoked meanwhile, cache error) is simply not made.
+   */
+  private async speculation(jobs: FeatureJob[], engine: EngineClient): Promise<{ rows: EngineSpeculation[]; adapters: EngineAdapterPayload[]; leases: Array<AdapterLease<EngineAdapterPayload>> } | undefined> {
+    const rows: Array<{ row: number; plan: HostPlan }> = [];
+    let at = 0;
+    for (const job of jobs) {
+      job.speculate?.forEach((plans, i) => {
+        for (const plan of plans) if (plan.length > 0) rows.push({ row: at + i, plan });
+      });
+      at += job.prompts.length;
+    }
+    if (rows.length === 0) return undefined;
+    const wanted = new Map<string, { id: string; version: number }>();
+    for (const r of rows) for (const e of r.plan) wanted.set(`${e.id}@${e.version}`, { id: e.id, version: e.version });
+    let leases: Array<AdapterLease<EngineAdapterPayload>>;
+    try {
+      leases = await this.store.acquire([...wanted.values()]);
+    } catch {
+      return undefined;
+    }
+    return {
+      rows: rows.map((r) => ({ row: r.row, plan: r.plan.map((e) => ({ key: `${e.id}@${e.version}`, strength: e.strength })) })),
+      adapters: leases.filter((l) => !engine.loaded.has(l.value.key)).map((l) => l.value),
+      leases,
+    };
   }
 
   /** A probe forward pass with an adapter not yet stored (import checks), on a free engine. */
@@ -264,20 +298,33 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
       groups.set(key, [...(groups.get(key) ?? []), idx]);
     });
     if (groups.size === 0) return out;
+    // Adapters are leased (cold ones loaded from Postgres) before an engine is taken, so a batch
+    // waiting for a cold load does not hold an engine other batches could run on meanwhile.
+    const leased = await Promise.allSettled(
+      [...groups.values()].map((idxs) => this.store.acquire(wantedAdapters(idxs.map((k) => (plans[k] as PromiseFulfilledResult<HostPlan>).value)))),
+    );
     const engine = await this.takeEngine(this.engineHolding(items.map((it) => it.request.prompt)));
     try {
-      for (const idxs of groups.values()) {
+      for (const [g, idxs] of [...groups.values()].entries()) {
+        const leases = leased[g];
+        if (leases.status === 'rejected') {
+          for (const k of idxs) out[k] = leases.reason instanceof Error ? leases.reason : new Error(String(leases.reason));
+          continue;
+        }
         const live = idxs.filter((k) => !items[k].signal.aborted);
-        if (live.length === 0) continue;
         try {
+          if (live.length === 0) continue;
           const results = await this.runGroup(
             engine,
             live.map((k) => items[k]),
             live.map((k) => (plans[k] as PromiseFulfilledResult<HostPlan>).value),
+            leases.value,
           );
           live.forEach((k, j) => (out[k] = results[j]));
         } catch (e) {
           for (const k of live) out[k] = e as Error;
+        } finally {
+          this.releaseLeases(leases.value);
         }
       }
     } finally {
@@ -287,10 +334,7 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     return out;
   }
 
-  private async runGroup(engine: EngineClient, items: Array<BatchItem<HostJob>>, plans: HostPlan[]): Promise<EngineRowResult[]> {
-    const wanted = new Map<string, { id: string; version: number }>();
-    for (const plan of plans) for (const e of plan) wanted.set(`${e.id}@${e.version}`, { id: e.id, version: e.version });
-    const leases = await this.store.acquire([...wanted.values()]);
+  private async runGroup(engine: EngineClient, items: Array<BatchItem<HostJob>>, plans: HostPlan[], leases: Array<AdapterLease<EngineAdapterPayload>>): Promise<EngineRowResult[]> {
     const cancel = new Int32Array(new SharedArrayBuffer(4 * items.length));
     const listeners = items.map((it, r) => {
       const on = () => Atomics.store(cancel, r, 1);
@@ -312,11 +356,14 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
       return await engine.generate(batch, missing, cancel, (e) => items[e.row]?.request.onToken?.({ delta: e.delta, done: e.done, finishReason: e.finishReason }));
     } finally {
       items.forEach((it, r) => it.signal.removeEventListener('abort', listeners[r]));
-      for (const l of leases) {
-        l.release();
-        // Routed on a snapshot older than a revocation: serve this batch, but keep nothing cached.
-        if (!this.store.adapter(l.id)) this.store.cache.invalidate(l.id);
-      }
+    }
+  }
+
+  private releaseLeases(leases: Array<AdapterLease<EngineAdapterPayload>>): void {
+    for (const l of leases) {
+      l.release();
+      // Routed on a snapshot older than a revocation: serve this batch, but keep nothing cached.
+      if (!this.store.adapter(l.id)) this.store.cache.invalidate(l.id);
     }
   }
 
@@ -370,8 +417,17 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
 interface FeatureJob {
   prompts: number[][];
   keepPrefill: boolean;
+  /** Per prompt, the plans to prefill speculatively beside the features (keepPrefill only). */
+  speculate?: HostPlan[][];
   resolve: (f: EngineFeatures) => void;
   reject: (e: unknown) => void;
+}
+
+/** The distinct adapter versions of some plans. */
+function wantedAdapters(plans: HostPlan[]): Array<{ id: string; version: number }> {
+  const wanted = new Map<string, { id: string; version: number }>();
+  for (const plan of plans) for (const e of plan) wanted.set(`${e.id}@${e.version}`, { id: e.id, version: e.version });
+  return [...wanted.values()];
 }
 
 /** Prompts per coalesced features pass. */

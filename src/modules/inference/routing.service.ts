@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
-import { plan, resolveRoutingPolicy, validateRoutingRequest } from '../../routing/router.js';
+import { appliedEntries, plan, resolveRoutingPolicy, validateRoutingRequest } from '../../routing/router.js';
 import { RoutingError, ROUTING_ERROR_HTTP_STATUS } from '../../routing/routing-errors.js';
 import type { AdapterSelection, CallerRole, GateScores, RegistrySnapshot, RoutingMode, RoutingPlan, RoutingPolicy } from '../../routing/routing-types.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
@@ -26,7 +26,21 @@ export interface GateScoreProvider {
   readonly gatePolicy?: string;
   /** Scores for `adapterIds` (the active unlearning adapters of the snapshot) for each prompt. */
   scores(prompts: ScoredPrompt[], adapterIds: string[]): Promise<GateScores[]>;
+  /**
+   * Optional: per prompt, the scores it will get when they follow from its text alone (entity
+   * gates), else undefined; only used to guess the plan for a speculative prefill.
+   */
+  settledScores?(prompts: Array<{ text: string }>, adapterIds: string[]): Promise<Array<GateScores | undefined>>;
 }
+
+/**
+ * Auto task adapters the routing pass guesses plans with (their centroid as the condition vector).
+ * 0: measured on the demo model (bench:serving A/B, docs/benchmarks.md), a second row in the
+ * features pass costs ~40 % of a prefill, so a guess pays only when it is usually right; an auto
+ * guess is right only for the prompts of that task, while the entity gates' guess is right whenever
+ * auto routing adds nothing.
+ */
+const SPECULATIVE_AUTO_CANDIDATES = 0;
 
 export const GATE_SCORE_PROVIDER = Symbol('GATE_SCORE_PROVIDER');
 
@@ -41,6 +55,7 @@ export interface RouteInput {
 @Injectable()
 export class RoutingService {
   readonly policy: RoutingPolicy;
+  private readonly speculate: boolean;
 
   constructor(
     @Inject(CONFIG) config: LetheConfig,
@@ -48,6 +63,7 @@ export class RoutingService {
     @Inject(ModelHost) private readonly host: ModelHost,
     @Optional() @Inject(GATE_SCORE_PROVIDER) private readonly gates?: GateScoreProvider,
   ) {
+    this.speculate = config.inference.speculativePrefill;
     this.policy = resolveRoutingPolicy({
       strengthBounds: [0, config.inference.strengthMax],
       ...(this.gates?.gatePolicy ? { gatePolicy: this.gates.gatePolicy } : {}),
@@ -75,6 +91,15 @@ export class RoutingService {
     return { plans: this.plans(input, registry) };
   }
 
+  /** guessPlans() with the gates the prompts' entities settle (none to guess when gated without settledScores). */
+  private async guesses(input: RouteInput, registry: RegistrySnapshot, unlearning: string[], gated: boolean): Promise<Array<Array<Array<{ id: string; version: number; strength: number }>>> | undefined> {
+    let settled: Array<GateScores | undefined>;
+    if (!gated) settled = input.prompts.map(() => ({}));
+    else if (this.gates?.settledScores) settled = await this.gates.settledScores(input.prompts, unlearning);
+    else return undefined;
+    return guessPlans(input, registry, settled, this.policy);
+  }
+
   private async plans(input: RouteInput, registry: RegistrySnapshot): Promise<RoutingPlan[]> {
     const unlearning = registry.adapters.filter((a) => a.kind === 'unlearning' && a.active).map((a) => a.id);
     const gated = unlearning.length > 0 && this.gates !== undefined;
@@ -82,7 +107,8 @@ export class RoutingService {
     const needsVectors = input.mode === 'auto' && input.adapters.length === 0 && registry.adapters.some((a) => a.active && a.kind !== 'unlearning' && a.centroid);
     // One base prefill gives the detectors' features and the condition vectors, and is kept so a
     // prompt whose plan applies no adapter generates from it without a second prefill.
-    const features = gated || needsVectors ? await this.host.promptFeatures(input.prompts.map((p) => p.tokens), { keepPrefill: true }) : undefined;
+    const speculate = this.speculate && (gated || needsVectors) ? await this.guesses(input, registry, unlearning, gated) : undefined;
+    const features = gated || needsVectors ? await this.host.promptFeatures(input.prompts.map((p) => p.tokens), { keepPrefill: true, speculate }) : undefined;
     const scores: GateScores[] =
       gated && features ? await this.gates!.scores(input.prompts.map((p, i) => ({ ...p, features: features.detector[i] })), unlearning) : input.prompts.map(() => ({}));
     const vectors = needsVectors && features ? features.last : [];
@@ -94,6 +120,45 @@ export class RoutingService {
       throw toDomainError(e);
     }
   }
+}
+
+/**
+ * The plans a prompt most likely gets, to prefill speculatively in the features pass (issue 13):
+ * the unlearning gates its entities settle, with no auto adapter, and with each auto task adapter
+ * (its centroid as the condition vector; at most SPECULATIVE_AUTO_CANDIDATES of them). A prompt
+ * whose gates need the features gets no guess. The plan itself is made afterwards from the real
+ * features; a guess only decides which prefill waits for the generation (kept under its exact plan).
+ */
+export function guessPlans(
+  input: RouteInput,
+  registry: RegistrySnapshot,
+  settled: Array<GateScores | undefined>,
+  policy: RoutingPolicy,
+): Array<Array<Array<{ id: string; version: number; strength: number }>>> {
+  const autos =
+    input.mode === 'auto' && input.adapters.length === 0 ? registry.adapters.filter((a) => a.active && a.kind !== 'unlearning' && a.centroid).map((a) => a.centroid!) : [];
+  const vectors: Array<ArrayLike<number> | null> = [null, ...(autos.length <= SPECULATIVE_AUTO_CANDIDATES ? autos : [])];
+  // The entity gates' guess (no auto adapter) is also the one made when auto candidates are not guessed.
+  return input.prompts.map((_, i) => {
+    const scores = settled[i];
+    if (!scores) return [];
+    const seen = new Set<string>();
+    const out: Array<Array<{ id: string; version: number; strength: number }>> = [];
+    for (const conditionVector of vectors) {
+      try {
+        const p = plan({ mode: input.mode, adapters: input.adapters, role: input.role, conditionVector }, registry, scores, policy);
+        const applied = appliedEntries(p).map((e) => ({ id: e.adapterId, version: e.version, strength: e.strength }));
+        const sig = JSON.stringify(applied);
+        if (applied.length > 0 && !seen.has(sig)) {
+          seen.add(sig);
+          out.push(applied);
+        }
+      } catch {
+        // A guess that cannot be planned is not made; the real plan reports the error.
+      }
+    }
+    return out;
+  });
 }
 
 const STATUS_CODE: Record<number, ErrorCode> = {
