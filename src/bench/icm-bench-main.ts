@@ -93,8 +93,12 @@ const options: IcmBenchOptions = {
   compose: {
     train: { rank: 4, bits: 4 },
     designs: {
-      compose: { steps: composeSteps, learningRate: 0.05, l2: 0.3, outputRank: 8 },
-      ...(!quick && { 'compose, inferred parts without refinement': { steps: 0, outputRank: 8 } }),
+      // Main: part pieces + 8 residual pieces (each seen task's own combination is a candidate too).
+      compose: { steps: composeSteps, learningRate: 0.05, l2: 0.3, outputRank: 8, train: { residualRank: quick ? 2 : 8 } },
+      ...(!quick && {
+        'compose, part pieces only (no residual pieces)': { steps: composeSteps, learningRate: 0.05, l2: 0.3, outputRank: 8 },
+        'compose, part pieces only, inferred parts without refinement': { steps: 0, outputRank: 8 },
+      }),
     },
   },
   main: args.main ?? 'compose',
@@ -118,7 +122,7 @@ if (args.docs) {
     `Evaluation: greedy, ${options.evalAuthors} authors the adapters never saw × ${options.evalPhrasings} phrasings per task (${details.evalItems} items), exact match of the first line. ` +
     `Generator (\`basis\`): centre + ${generator.rank ?? 'seen tasks − 1'} principal directions of the seen tasks' adapters, ${bits === 'nf4' ? 'NF4 (4-bit NormalFloat; centre uniform 4-bit)' : `${bits}-bit uniform`}, one scale per LoRA factor (clipped to the least squared error); ridge ${generator.ridge} from the task vector (prompt and completion tokens pooled at layers 2 and 4) to coefficients, Gaussian interpolation of the seen tasks at ${generator.interpolation}× the median nearest-task distance; ` +
     `generated = mean over ${options.samples} seeds. ` +
-    `Generator \`compose\`: centre, mapping and template pieces fitted by least squares to the seen tasks' ΔW (additive model), each re-factored to rank 4 and stored 4-bit (one scale per factor); for a task, the seen mapping × seen template whose composition gives its ${5} in-context examples the lowest completion loss is taken (parts inferred from the examples, never given), then per-layer coefficients of every piece are refined on the same examples (${composeSteps} Adam steps, learning rate 0.05, L2 0.3 towards the inferred combination) and the result re-factored to rank 8; deterministic (one adapter per task). ` +
+    `Generator \`compose\`: centre, mapping and template pieces fitted by least squares to the seen tasks' ΔW (additive model) plus 8 residual pieces (principal directions of what the additive model leaves of the seen tasks' ΔW), each re-factored to rank 4 and stored 4-bit (one scale per factor); for a task, the candidate whose composition gives its 5 in-context examples the lowest completion loss is taken (every seen mapping × seen template, and each seen task's own stored combination; parts inferred from the examples, never given), then per-layer coefficients of every piece are refined on the same examples (${composeSteps} Adam steps, learning rate 0.05, L2 0.3 towards the inferred combination) and the result re-factored to rank 8; deterministic (one adapter per task). ` +
     `Top-level numbers: design \`${result.mainDesign}\`.`;
   const block = `<!-- section:icm -->\n${icmMarkdown(result, details, setup)}\n<!-- /section:icm -->`;
   const old = existsSync(args.docs) ? readFileSync(args.docs, 'utf8') : '# Benchmarks\n';

@@ -99,7 +99,7 @@ export interface IcmBenchOptions {
   generator: BasisGeneratorOptions;
   variants?: Record<string, BasisGeneratorOptions & { vector?: 'icm' }>;
   /** The compose generator (parts pieces + inference and refinement on the examples): its training options and the generation settings measured (name → options). */
-  compose?: { train: ComposeGeneratorOptions; designs: Record<string, ComposeGenerateOptions> };
+  compose?: { train: ComposeGeneratorOptions; designs: Record<string, ComposeGenerateOptions & { train?: ComposeGeneratorOptions }> };
   /** Which design the top-level numbers report: 'basis' (default) or the name of a compose design. */
   main?: string;
   vector?: TaskVectorSpec;
@@ -233,10 +233,16 @@ export async function runIcmBench(
     const composed = new Map<string, LoraAdapter>();
     const composeDesigns = Object.entries(o.compose?.designs ?? {});
     if (o.compose && composeDesigns.length) {
-      const gen = ComposeGenerator.train(seen.map((r) => ({ task: r.def.name, mapping: r.def.mapping, template: r.def.template, adapter: r.final })), o.compose.train);
+      const generators = new Map<string, ComposeGenerator>();
       try {
-        const bytes = serialiseComposeGenerator(gen, { design: 'compose' }).byteLength;
         for (const [name, settings] of composeDesigns) {
+          const trainOptions = { ...o.compose.train, ...settings.train };
+          const key = JSON.stringify(trainOptions);
+          if (!generators.has(key)) {
+            generators.set(key, ComposeGenerator.train(seen.map((r) => ({ task: r.def.name, mapping: r.def.mapping, template: r.def.template, adapter: r.final })), trainOptions));
+          }
+          const gen = generators.get(key)!;
+          const bytes = serialiseComposeGenerator(gen, { design: name }).byteLength;
           const isMain = name === o.main;
           const run = async (r: TaskRun) => {
             const g = await gen.generate(model, tokenizer, r.data.examples, settings);
@@ -246,7 +252,8 @@ export async function runIcmBench(
               composedAll.push(g.adapter);
             } else disposeAdapter(g.adapter);
             if (isMain) perSeed[r.def.name] = [acc];
-            return { acc, parts: `${g.mapping}/${g.template}` };
+            log(`  ${name}: ${r.def.name} from its examples → ${g.seenTask ? `seen task ${g.seenTask}'s combination` : `parts ${g.mapping}/${g.template}`}, loss ${g.inferredLoss.toFixed(2)} → ${g.loss.toFixed(2)}, accuracy ${acc.toFixed(3)} (trained ${r.trained.toFixed(3)})`);
+            return { acc, parts: g.seenTask ? `${g.seenTask} (seen)` : `${g.mapping}/${g.template}` };
           };
           const seenRatios: number[] = [];
           for (const r of seen) seenRatios.push(ratio((await run(r)).acc, r.trained));
@@ -273,7 +280,7 @@ export async function runIcmBench(
           log(`design ${name}: ${bytes} bytes (×${row.storageRatioF16.toFixed(3)}), seen worst ${row.seenWorstRatio.toFixed(3)} mean ${row.seenMeanRatio.toFixed(3)}, held-out mean ratio ${row.heldOutMeanRatio.toFixed(3)}; parts taken: ${Object.entries(inferredParts).map(([k, v]) => `${k}→${v}`).join(', ')}`);
         }
       } finally {
-        gen.dispose();
+        generators.forEach((g) => g.dispose());
       }
     }
     const composeMain = o.main !== undefined && o.main !== 'basis' && composed.size > 0;

@@ -32,6 +32,7 @@ export function serialiseComposeGenerator(generator: ComposeGenerator, extra: Re
     pieces: JSON.stringify(s.pieces.map((p) => p.name)),
     values: JSON.stringify({ bits: s.pieces[0].values.bits, length: s.pieces[0].values.length }),
     tasks: JSON.stringify(s.tasks),
+    seen: JSON.stringify(s.seen),
     extra: JSON.stringify(extra),
   });
 }
@@ -59,6 +60,7 @@ export function deserialiseComposeGenerator(bytes: Uint8Array): { generator: Com
       values: { bits, length, codes: Uint8Array.from(codes.data.subarray(k * codeLen, (k + 1) * codeLen)), scales: scales.data.slice(k * scaleLen, (k + 1) * scaleLen) },
     })),
     tasks: JSON.parse(meta.tasks) as string[],
+    seen: JSON.parse(meta.seen ?? '[]') as ComposeGeneratorState['seen'],
   };
   return { generator: new ComposeGenerator(state), extra: JSON.parse(meta.extra ?? '{}') as Record<string, string> };
 }

@@ -49,6 +49,12 @@ export interface ComposeGeneratorOptions {
   bits?: QuantBits;
   /** Ridge on the part coefficients of the least-squares fit (default 1e-3). */
   ridge?: number;
+  /**
+   * Residual pieces (default 0): principal directions (Frobenius, over all modules) of what the
+   * additive model leaves of the seen tasks' ΔW, each stored like a part piece; every seen task keeps
+   * its coefficients on them (a few floats), so a seen task's examples can pick its own combination.
+   */
+  residualRank?: number;
 }
 
 export interface ComposeGenerateOptions {
@@ -69,12 +75,16 @@ export interface ComposeGeneratorState {
   /** `centre`, `mapping:<name>`, `template:<name>`. */
   pieces: { name: string; values: QuantisedVector }[];
   tasks: string[];
+  /** Seen tasks as candidates: parts and coefficients on the residual pieces (empty without them). */
+  seen: { task: string; mapping: string; template: string; residual: number[] }[];
 }
 
 export interface ComposeResult {
   adapter: LoraAdapter;
   mapping: string;
   template: string;
+  /** The seen task whose stored combination (parts + residual) was taken, if one was. */
+  seenTask?: string;
   /** Completion loss of the examples: the inferred combination, and after refinement. */
   inferredLoss: number;
   loss: number;
@@ -131,7 +141,12 @@ export class ComposeGenerator {
       const layout = flatLayoutOf(pieceAdapters[0]);
       const segs = segmentsOf(layout);
       const pieces = pieceAdapters.map((a, j) => ({ name: names[j], values: quantise(flattenAdapter(a, { normalise: false }).values, segs, bits) }));
-      return new ComposeGenerator({ config: { rank, bits, ridge }, layout, pieces, tasks: sets.map((s) => s.task) });
+      const residualRank = Math.min(options.residualRank ?? 0, sets.length - 1);
+      const residual = residualRank > 0 ? residualPieces(sets, moduleNames, x, h, residualRank, rank) : undefined;
+      if (residual) residual.pieces.forEach((a, c) => pieces.push({ name: `residual:${c}`, values: quantise(flattenAdapter(a, { normalise: false }).values, segs, bits) }));
+      residual?.pieces.forEach(disposeFactors);
+      const seen = sets.map((s, i) => ({ task: s.task, mapping: s.mapping, template: s.template, residual: residual ? residual.coefficients[i] : [] }));
+      return new ComposeGenerator({ config: { rank, bits, ridge }, layout, pieces, tasks: sets.map((s) => s.task), seen });
     } finally {
       pieceAdapters.forEach(disposeFactors);
     }
@@ -194,13 +209,21 @@ export class ComposeGenerator {
     };
     const created: tf.Tensor[] = [ids, targets, mask];
     try {
-      // 1. Parts: the combination of a seen mapping and a seen template that explains the examples best.
-      let best = { mapping: '', template: '', loss: Infinity, init: [] as number[] };
+      // 1. Parts: the combination of a seen mapping and a seen template that explains the examples best
+      // (and, with residual pieces, each seen task's own stored combination).
+      let best = { mapping: '', template: '', loss: Infinity, init: [] as number[], seenTask: undefined as string | undefined };
+      for (const st of this.state.seen.filter((x) => x.residual.length > 0)) {
+        const init = names.map((x) =>
+          x === 'centre' || x === `mapping:${st.mapping}` || x === `template:${st.template}` ? 1 : x.startsWith('residual:') ? st.residual[Number(x.slice(9))] : 0,
+        );
+        const loss = tf.tidy(() => lossOf(tf.tensor2d(Array.from({ length: layers }, () => init))).dataSync()[0]);
+        if (loss < best.loss) best = { mapping: st.mapping, template: st.template, loss, init, seenTask: st.task };
+      }
       for (const m of this.mappings) {
         for (const t of this.templates) {
           const init = names.map((x) => (x === 'centre' || x === `mapping:${m}` || x === `template:${t}` ? 1 : 0));
           const loss = tf.tidy(() => lossOf(tf.tensor2d(Array.from({ length: layers }, () => init))).dataSync()[0]);
-          if (loss < best.loss) best = { mapping: m, template: t, loss, init };
+          if (loss < best.loss) best = { mapping: m, template: t, loss, init, seenTask: undefined };
         }
       }
       // 2. Refinement of per-layer coefficients on the examples.
@@ -237,6 +260,7 @@ export class ComposeGenerator {
         adapter: adapterOf(modules, outputRank, pieces[0].targetModules),
         mapping: best.mapping,
         template: best.template,
+        seenTask: best.seenTask,
         inferredLoss: best.loss,
         loss,
         coefficients,
@@ -251,6 +275,65 @@ export class ComposeGenerator {
       created.forEach((t) => t.dispose());
     }
   }
+}
+
+/**
+ * Residual pieces: R_i = ΔW_i − Σ_j x_ij·piece_j (untruncated pieces) for every seen task; the top
+ * `count` eigenvectors e_c of the tasks' Gram matrix K_ii' = Σ_modules ⟨R_i, R_i'⟩ give unit
+ * directions D_c = Σ_i e_c[i]·R_i / √λ_c (each truncated to `rank`) and task coefficients
+ * ⟨R_i, D_c⟩ = √λ_c·e_c[i].
+ */
+function residualPieces(
+  sets: readonly ComposeTrainingSet[],
+  moduleNames: string[],
+  x: number[][],
+  h: number[][],
+  count: number,
+  rank: number,
+): { pieces: LoraAdapter[]; coefficients: number[][] } {
+  const n = sets.length;
+  const residualsOf = (module: string): Float64Array[] => {
+    const deltas = sets.map((s) => moduleDelta(s.adapter, module).values);
+    const pieces = h.map((row) => {
+      const p = new Float64Array(deltas[0].length);
+      row.forEach((w, i) => {
+        if (w !== 0) for (let k = 0; k < p.length; k++) p[k] += w * deltas[i][k];
+      });
+      return p;
+    });
+    return deltas.map((d, i) => {
+      const r = Float64Array.from(d);
+      x[i].forEach((w, j) => {
+        if (w !== 0) for (let k = 0; k < r.length; k++) r[k] -= w * pieces[j][k];
+      });
+      return r;
+    });
+  };
+  const gram = Array.from({ length: n }, () => new Float64Array(n));
+  for (const module of moduleNames) {
+    const r = residualsOf(module);
+    for (let i = 0; i < n; i++) for (let j = i; j < n; j++) gram[i][j] = gram[j][i] = gram[i][j] + dotF(r[i], r[j]);
+  }
+  const { values, vectors } = symmetricEigen(gram);
+  const kept = Array.from({ length: count }, (_, c) => c).filter((c) => values[c] > 1e-12 * values[0]);
+  const factors = kept.map(() => new Map<string, { a: Float32Array; b: Float32Array; dIn: number; dOut: number }>());
+  for (const module of moduleNames) {
+    const r = residualsOf(module);
+    const shape = moduleDelta(sets[0].adapter, module).shape;
+    kept.forEach((c, q) => {
+      const d = new Float64Array(r[0].length);
+      const norm = Math.sqrt(values[c]);
+      for (let i = 0; i < n; i++) {
+        const w = vectors[c][i] / norm;
+        for (let k = 0; k < d.length; k++) d[k] += w * r[i][k];
+      }
+      factors[q].set(module, { ...truncatedFactors(d, shape[0], shape[1], rank, 31 + q), dIn: shape[1], dOut: shape[0] });
+    });
+  }
+  return {
+    pieces: factors.map((f) => adapterOf(f, rank, sets[0].adapter.targetModules)),
+    coefficients: sets.map((_, i) => kept.map((c) => Math.sqrt(values[c]) * vectors[c][i])),
+  };
 }
 
 /** Layer index of an HF module name (`model.layers.3.mlp.up_proj` → 3). */
