@@ -100,6 +100,35 @@ describe('ComposeGenerator', () => {
     }
   });
 
+  it('keeps what the additive model misses of a seen task in residual pieces and that task\'s coefficients on them', () => {
+    // One seen task has an interaction term (an extra rank-1 update) the parts cannot explain.
+    const extra = part(40);
+    const odd = 'm2/t1';
+    const withOdd = seen.map((s) => (s.task === odd ? { ...s, adapter: stacked([centre, mappings[2], templates[1], extra]) } : s));
+    const g = ComposeGenerator.train(withOdd, { rank: 10, bits: 16, ridge: 1e-6, residualRank: 9 });
+    const plain = ComposeGenerator.train(withOdd, { rank: 10, bits: 16, ridge: 1e-6 });
+    try {
+      expect(g.state.pieces.filter((p) => p.name.startsWith('residual:')).length).toBeGreaterThan(0);
+      expect(plain.state.seen.every((s) => s.residual.length === 0)).toBe(true);
+      const compose = (gen: ComposeGenerator, module: string) => {
+        const st = gen.state.seen.find((s) => s.task === odd)!;
+        const byName = new Map(gen.state.pieces.map((p, k) => [p.name, gen.pieces()[k]]));
+        const terms: [string, number][] = [['centre', 1], [`mapping:${st.mapping}`, 1], [`template:${st.template}`, 1], ...st.residual.map((c, q) => [`residual:${q}`, c] as [string, number])];
+        return terms.map(([n, w]) => delta(byName.get(n)!, module, w)).reduce((acc, d) => acc.map((v, i) => v + d[i]));
+      };
+      const want = withOdd.find((s) => s.task === odd)!.adapter;
+      for (const module of want.modules.keys()) {
+        const withResidual = relError(compose(g, module), delta(want, module));
+        const without = relError(compose(plain, module), delta(want, module));
+        expect(withResidual, module).toBeLessThan(1e-2);
+        expect(without, module).toBeGreaterThan(10 * withResidual);
+      }
+    } finally {
+      g.dispose();
+      plain.dispose();
+    }
+  });
+
   it('needs two tasks and a whole rank', () => {
     expect(() => ComposeGenerator.train(seen.slice(0, 1))).toThrow(/at least 2 tasks/);
     expect(() => ComposeGenerator.train(seen, { rank: 1.5 })).toThrow(/rank/);
