@@ -131,9 +131,14 @@ export function servingMarkdown(r: ServingBenchResult, run: ServingRun, meta: { 
     const s = run.closed[w]?.[c];
     return s ? `${ratio(s.routed.p50E2eMs, s.static.p50E2eMs, s.base.p50E2eMs)}` : 'n/a';
   };
+  const ttftOverheadAt = (w: string, c: string) => {
+    const s = run.closed[w]?.[c];
+    return s ? `${ratio(s.routed.p50TtftMs, s.static.p50TtftMs, s.base.p50TtftMs)}` : 'n/a';
+  };
+  const series = Object.keys(run.open);
   return [
     `Measured by \`${meta.command}\` on ${meta.date} (2 cores shared with other work; load at the start: ${meta.uptime}). Every number below comes from one run;`,
-    `requests go over HTTP (keep-alive, streaming) from a load-generator thread to services booted with the defaults (${run.workers} inference worker thread(s), routing decisions recorded at the default rate).`,
+    `requests go over HTTP (keep-alive, streaming) from a load-generator thread to services booted with the defaults (${run.workers} inference worker thread(s), routing decisions recorded at the default rate, written off the request path).`,
     'The three ways are three services side by side: **base** (no adapter registered), **static** (the adapters the routed plans applied, registered as task adapters and named in each request with the plan\'s strengths: the plan without routing), **routed** (5 unlearning adapters made by the unlearning pipeline over HTTP with their detectors, 1 task adapter reached by auto routing).',
     '',
     '| metric | value | target |',
@@ -142,6 +147,7 @@ export function servingMarkdown(r: ServingBenchResult, run: ServingRun, meta: { 
     `| routingOverheadWindow0, 1 client, LETHE_BATCH_WINDOW_MS=0 | ${r.routingOverheadWindow0} | ≤ 0.10: ${ok(r.routingOverheadWindow0 <= 0.1)} |`,
     `| routingOverheadC16, 16 clients, default window | ${r.routingOverheadC16} | ≤ 0.10: ${ok(r.routingOverheadC16 <= 0.1)} |`,
     `| routing overhead at 4 clients (window ${meta.defaultWindowMs} / 0), 16 clients window 0 | ${overheadAt('5', '4')} / ${overheadAt('0', '4')}, ${overheadAt('0', '16')} | |`,
+    `| the same on time to first token, (routed − static) / base TTFT p50: 1 client window ${meta.defaultWindowMs} / 0, 16 clients window ${meta.defaultWindowMs} / 0 | ${ttftOverheadAt('5', '1')} / ${ttftOverheadAt('0', '1')}, ${ttftOverheadAt('5', '16')} / ${ttftOverheadAt('0', '16')} | |`,
     `| overhead (routed − base) / base, 1 client | ${r.overhead} | ≤ planFlopRatio + 0.10 = ${round(r.planFlopRatio + 0.1)}: ${ok(r.overhead <= r.planFlopRatio + 0.1)} |`,
     `| TTFT p99 / p50 at 16 clients (routed) | ${r.p99TtftC16Ms} / ${r.p50TtftC16Ms} ms = ${r.ttftRatioC16} | ≤ 3: ${ok(r.ttftRatioC16 <= 3)} |`,
     `| zipfThroughputRatio: Zipf(1) over ${N} adapters / 1 adapter, 16 clients | ${r.zipfThroughputRatio} | ≥ 0.90: ${ok(r.zipfThroughputRatio >= 0.9)} |`,
@@ -160,16 +166,15 @@ export function servingMarkdown(r: ServingBenchResult, run: ServingRun, meta: { 
     ...waysTable(run.closed['5'] ?? {}),
     '',
     ...(run.closed['0'] ? ['Closed loop, LETHE_BATCH_WINDOW_MS=0:', '', ...waysTable(run.closed['0']), ''] : []),
-    'Open loop (Poisson arrivals; p50 / p99 TTFT ms, 429s):',
+    'Open loop (Poisson arrivals; each cell: offered rate req/s: p50 / p99 TTFT ms, 429s; the Zipf series run at fractions of their own 16-client throughput):',
     '',
-    `| rate req/s | ${Object.keys(run.open).join(' | ')} |`,
-    `|---|${Object.keys(run.open).map(() => '---').join('|')}|`,
-    ...(Object.values(run.open)[0] ?? []).map(
+    `| load | ${series.join(' | ')} |`,
+    `|---|${series.map(() => '---').join('|')}|`,
+    ...(run.open[series[0]] ?? []).map(
       (_, i) =>
-        `| ${Object.values(run.open)
-          .map((pts) => pts[i]?.rate)
-          .join(' / ')} | ${Object.values(run.open)
-          .map((pts) => (pts[i] ? `${pts[i].p50TtftMs} / ${pts[i].p99TtftMs}${pts[i].rejected ? `, ${pts[i].rejected} x 429` : ''}` : ''))
+        `| ${i + 1} | ${series
+          .map((s) => run.open[s][i])
+          .map((pt) => (pt ? `${pt.rate}: ${pt.p50TtftMs} / ${pt.p99TtftMs}${pt.rejected ? `, ${pt.rejected} x 429` : ''}` : ''))
           .join(' | ')} |`,
     ),
     '',

@@ -62,7 +62,7 @@ export const FULL_SIZES: ServingSizes = {
   zipfCacheMb: 16,
   zipfRounds: 3,
   zipfBlock: 192,
-  memoryRequests: 10_000,
+  memoryRequests: 5_000,
   trainSeconds: 90,
 };
 
