@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,6 +77,35 @@ describe('serving bench helpers', () => {
       expect(text).toContain('<!-- section:engine -->\nengine\n<!-- /section:engine -->');
       expect(text).toContain('<!-- section:serving -->\ntwo\n<!-- /section:serving -->');
       expect(text).not.toContain('one');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('npm run bench:serving -- --quick (CI)', () => {
+  it('drives the three ways and the Zipf run over HTTP and writes every key of issues 5 and 13', { timeout: 600_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-'));
+    try {
+      const out = join(dir, 'serving.json');
+      await promisify(execFile)('npx', ['tsx', 'src/bench/serving-bench.ts', '--quick', '--out', out], { timeout: 590_000, maxBuffer: 64 * 2 ** 20 });
+      const sut = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown> & { load: { closed: Record<string, Record<string, Record<string, { ok: number; errors: number; requests: number }>>>; open: Record<string, unknown[]> } };
+      for (const k of ['overhead', 'routingOverhead', 'routingOverheadWindow0', 'routingOverheadC16', 'planFlopRatio', 'p50TtftC16Ms', 'p99TtftC16Ms', 'zipfThroughputRatio', 'coldLoadMs', 'coldLoadP99Ms', 'healthzP99MsDuringTraining']) {
+        expect(Number.isFinite(sut[k]), k).toBe(true);
+      }
+      expect(Object.keys(sut.throughputByAdapters as object)).toEqual(['1', '10', '100', '1000']);
+      expect(sut.memory).toMatchObject({ tensorsStart: expect.any(Number), tensorsEnd: expect.any(Number) });
+      // Every mode of every way answered every request (no 5xx, no connection error).
+      for (const window of ['5', '0']) {
+        for (const clients of ['1', '4', '16']) {
+          for (const way of ['base', 'static', 'routed']) {
+            const s = sut.load.closed[window][clients][way];
+            expect(s.errors, `${window}/${clients}/${way}`).toBe(0);
+            expect(s.ok, `${window}/${clients}/${way}`).toBe(s.requests);
+          }
+        }
+      }
+      expect(Object.keys(sut.load.open).sort()).toEqual(['base', 'routed', 'static', 'zipf-1', 'zipf-100']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
