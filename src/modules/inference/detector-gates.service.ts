@@ -34,8 +34,9 @@ export class DetectorGateProvider implements GateScoreProvider {
       const out = new Map<string, GateScore>();
       const scores = this.bank.score(p.features, promptEntityIndex(p.text), (id, e) => this.log.warn(`detector of adapter ${id} cannot score this prompt: ${e.message}`));
       // An adapter without a score (no detector, or one that cannot score) is applied at full strength by the router.
+      // `entity` (1: the prompt names the request's entity) says why; z only where the features were scored.
       for (const [id, s] of scores) {
-        if (wanted.has(id)) out.set(id, { strength: applyGatePolicy(s.w, this.policy), gate: s.w, ...(s.z !== undefined && { z: s.z }) });
+        if (wanted.has(id)) out.set(id, { strength: applyGatePolicy(s.w, this.policy), gate: s.w, entity: s.entity ? 1 : 0, ...(s.z !== undefined && { z: s.z }) });
       }
       return out;
     });
