@@ -138,6 +138,19 @@ const worst = (xs: number[]): number => {
   return f.length ? Math.min(...f) : NaN;
 };
 
+/** One design's row: its bytes against one float16 adapter per seen task, worst and mean ratios. */
+function designRow(design: string, bytes: number, adapterBytes: number, seenRatios: number[], heldRatios: number[], heldOut: IcmDesignRow['heldOut']): IcmDesignRow {
+  return {
+    design,
+    generatorBytes: bytes,
+    storageRatioF16: bytes / adapterBytes,
+    seenWorstRatio: worst(seenRatios),
+    seenMeanRatio: mean(seenRatios.filter(Number.isFinite)),
+    heldOutMeanRatio: mean(heldRatios.filter(Number.isFinite)),
+    heldOut,
+  };
+}
+
 export async function runIcmBench(
   model: TransformerModel,
   tokenizer: TaskTokenizer,
@@ -215,15 +228,7 @@ export async function runIcmBench(
         heldRows[h.def.name] = mean(acc);
         heldRatios.push(ratio(mean(acc), h.trained));
       }
-      const row: IcmDesignRow = {
-        design: name,
-        generatorBytes: bytes,
-        storageRatioF16: bytes / adapterBytes,
-        seenWorstRatio: worst(seenRatios),
-        seenMeanRatio: mean(seenRatios.filter(Number.isFinite)),
-        heldOutMeanRatio: mean(heldRatios.filter(Number.isFinite)),
-        heldOut: heldRows,
-      };
+      const row = designRow(name, bytes, adapterBytes, seenRatios, heldRatios, heldRows);
       designs.push(row);
       log(`design ${name}: ${bytes} bytes (×${row.storageRatioF16.toFixed(3)} of the stored F16 adapters), seen worst ${row.seenWorstRatio.toFixed(3)} mean ${row.seenMeanRatio.toFixed(3)}, held-out mean ratio ${row.heldOutMeanRatio.toFixed(3)}`);
       return { gen, bytes, row };
@@ -266,16 +271,7 @@ export async function runIcmBench(
             inferredParts[h.def.name] = parts;
             heldRatios.push(ratio(acc, h.trained));
           }
-          const row: IcmDesignRow = {
-            design: name,
-            generatorBytes: bytes,
-            storageRatioF16: bytes / adapterBytes,
-            seenWorstRatio: worst(seenRatios),
-            seenMeanRatio: mean(seenRatios.filter(Number.isFinite)),
-            heldOutMeanRatio: mean(heldRatios.filter(Number.isFinite)),
-            heldOut: heldRows,
-            inferredParts,
-          };
+          const row: IcmDesignRow = { ...designRow(name, bytes, adapterBytes, seenRatios, heldRatios, heldRows), inferredParts };
           designs.push(row);
           log(`design ${name}: ${bytes} bytes (×${row.storageRatioF16.toFixed(3)}), seen worst ${row.seenWorstRatio.toFixed(3)} mean ${row.seenMeanRatio.toFixed(3)}, held-out mean ratio ${row.heldOutMeanRatio.toFixed(3)}; parts taken: ${Object.entries(inferredParts).map(([k, v]) => `${k}→${v}`).join(', ')}`);
         }

@@ -20,6 +20,7 @@
 import type { LoraAdapter } from '../engine/lora-types.js';
 import { f16ToF32, f32ToF16 } from '../engine/safetensors-half.js';
 import { assertSameLayout, flatLayoutOf, flattenAdapter, unflattenAdapter, type FlatLayout } from './flatten.js';
+import { solveColumns } from './linear-solve.js';
 import { symmetricEigen } from './pca.js';
 import { codeBytes, dequantise, quantise, type QuantBits, type QuantisedVector, type Segment } from './quantize.js';
 import { SeededRandom } from './random.js';
@@ -157,7 +158,7 @@ export class BasisGenerator {
     const cc = taskCoef.map((c) => c.map((v, k) => v - bias[k]));
     const kx = xs.map((a) => xs.map((b) => dot(a, b)));
     const lambda = ridge * (kx.reduce((a, r, i) => a + r[i], 0) / n) + 1e-12;
-    const linear = Float32Array.from(solveColumns(kx.map((r, i) => r.map((v, j) => v + (i === j ? lambda : 0))), cc).flat());
+    const linear = Float32Array.from(solveColumns(kx.map((r, i) => r.map((v, j) => v + (i === j ? lambda : 0))), cc, 'the basis generator').flat());
 
     // Interpolation of what the linear map leaves on the seen tasks.
     let bandwidth = 0;
@@ -171,7 +172,7 @@ export class BasisGenerator {
         const residual = taskCoef.map((c, t) => c.map((v, k) => v - fitted[t][k]));
         const kern = dist.map((r) => r.map((d) => gaussian(d, bandwidth)));
         for (let i = 0; i < n; i++) kern[i][i] += 1e-9;
-        kernel = Float32Array.from(solveColumns(kern, residual).flat());
+        kernel = Float32Array.from(solveColumns(kern, residual, 'the basis generator').flat());
       }
     }
     return new BasisGenerator({
@@ -304,26 +305,5 @@ function dotDiff(u: Float32Array, a: Float32Array, b: Float32Array): number {
 
 /** Solves A x = b for a symmetric positive (semi)definite A by Gaussian elimination with partial pivoting. */
 function solveSpd(a: number[][], b: number[]): Float64Array {
-  return Float64Array.from(solveColumns(a, b.map((v) => [v])).map((r) => r[0]));
-}
-
-/** Solves A X = B (B given as rows [n][m]); returns X as rows [n][m]. */
-function solveColumns(a: number[][], b: ArrayLike<number>[]): number[][] {
-  const n = a.length;
-  const m = b[0]?.length ?? 0;
-  const rows = a.map((r, i) => [...r, ...Array.from(b[i])]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(rows[r][c]) > Math.abs(rows[p][c])) p = r;
-    [rows[c], rows[p]] = [rows[p], rows[c]];
-    const pivot = rows[c][c];
-    if (Math.abs(pivot) < 1e-300) throw new Error('singular system in the basis generator');
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = rows[r][c] / pivot;
-      if (f === 0) continue;
-      for (let k = c; k < n + m; k++) rows[r][k] -= f * rows[c][k];
-    }
-  }
-  return rows.map((r, i) => r.slice(n).map((v) => v / r[i]));
+  return Float64Array.from(solveColumns(a, b.map((v) => [v]), 'the basis generator').map((r) => r[0]));
 }

@@ -33,6 +33,7 @@ import { SeededRandom } from './random.js';
 import { segmentsOf } from './basis-generator.js';
 import type { TaskExample } from './task-suite.js';
 import { encodeTaskExamples, type TaskTokenizer } from './task-training.js';
+import { solveColumns } from './linear-solve.js';
 
 /** One seen task: its parts and its trained adapter. */
 export interface ComposeTrainingSet {
@@ -118,7 +119,7 @@ export class ComposeGenerator {
     const x = sets.map((s) => names.map((n) => (n === 'centre' || n === `mapping:${s.mapping}` || n === `template:${s.template}` ? 1 : 0)));
     const p = names.length;
     const xtx = Array.from({ length: p }, (_, i) => Array.from({ length: p }, (_, j) => x.reduce((a, r) => a + r[i] * r[j], 0) + (i === j && i > 0 ? ridge : 0)));
-    const h = solveColumns(xtx, names.map((_, i) => x.map((r) => r[i]))); // [pieces][tasks]
+    const h = solveColumns(xtx, names.map((_, i) => x.map((r) => r[i])), 'the compose generator'); // [pieces][tasks]
     const first = sets[0].adapter;
     const moduleNames = [...first.modules.keys()].sort(compareModules);
     const factors = names.map(() => new Map<string, { a: Float32Array; b: Float32Array; dIn: number; dOut: number }>());
@@ -459,25 +460,4 @@ function disposeFactors(a: LoraAdapter): void {
     m.a.dispose();
     m.b.dispose();
   }
-}
-
-/** Solves A X = B (B as rows [n][m]) by Gauss-Jordan with partial pivoting; returns X [n][m]. */
-function solveColumns(a: number[][], b: number[][]): number[][] {
-  const n = a.length;
-  const rows = a.map((r, i) => [...r, ...b[i]]);
-  const m = b[0]?.length ?? 0;
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(rows[r][c]) > Math.abs(rows[p][c])) p = r;
-    [rows[c], rows[p]] = [rows[p], rows[c]];
-    const pivot = rows[c][c];
-    if (Math.abs(pivot) < 1e-300) throw new Error('singular system in the compose generator');
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = rows[r][c] / pivot;
-      if (f === 0) continue;
-      for (let k = c; k < n + m; k++) rows[r][k] -= f * rows[c][k];
-    }
-  }
-  return rows.map((r, i) => r.slice(n).map((v) => v / r[i]));
 }
