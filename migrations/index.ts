@@ -7,6 +7,7 @@ import { ReliabilitySecurity1796000000000 } from './1796000000000-ReliabilitySec
 import { JobHeartbeat1796010000000 } from './1796010000000-JobHeartbeat.js';
 import { UnlearningReview1796020000000 } from './1796020000000-UnlearningReview.js';
 import { RoutingDecisionEndpoint1796031400000 } from './1796031400000-RoutingDecisionEndpoint.js';
+import { ComposeGenerator1796426396883 } from './1796426396883-ComposeGenerator.js';
 
 /**
  * Every migration, oldest first. Listed explicitly (no glob) so the same list works from
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   JobHeartbeat1796010000000,
   UnlearningReview1796020000000,
   RoutingDecisionEndpoint1796031400000,
+  ComposeGenerator1796426396883,
 ];

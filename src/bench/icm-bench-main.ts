@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '../engine/backend.js';
+import { COMPOSE_GENERATION_DEFAULTS } from '../icm/compose-settings.js';
 import { QUANT_BITS, type QuantBits } from '../icm/quantize.js';
 import { loadTaskModel } from '../icm/task-training.js';
 import { readWorld } from '../world/world.js';
@@ -94,7 +95,7 @@ const options: IcmBenchOptions = {
     train: { rank: 4, bits: 4 },
     designs: {
       // Main: part pieces + 8 residual pieces (each seen task's own combination is a candidate too).
-      compose: { steps: composeSteps, learningRate: 0.05, l2: 0.3, outputRank: 8, train: { residualRank: quick ? 2 : 8 } },
+      compose: { ...COMPOSE_GENERATION_DEFAULTS, steps: composeSteps, train: { residualRank: quick ? 2 : 8 } },
       ...(!quick && {
         'compose, part pieces only (no residual pieces)': { steps: composeSteps, learningRate: 0.05, l2: 0.3, outputRank: 8 },
         'compose, part pieces only, inferred parts without refinement': { steps: 0, outputRank: 8 },

@@ -46,9 +46,21 @@ export class GeneratorTrainingHandler implements JobHandlerFor<'generator.train'
     const actor = payload.actor;
     await ctx.progress({ phase: 'load', message: `generator version ${row.version}` });
     try {
-      const trained = await this.tasks.trained();
       const sets: Extract<GeneratorWorkerInput, { mode: 'train' }>['sets'] = [];
-      for (const t of trained) {
+      const compose = options.design === 'compose';
+      // compose: each labelled task's final adapter (the pieces are fitted to trained adapters, not checkpoint spreads).
+      for (const t of compose ? await this.tasks.trainedWithParts() : []) {
+        const adapter = await this.registry.get(t.adapterId!);
+        sets.push({
+          task: t.name,
+          condition: t.condition ?? [],
+          examples: t.examples,
+          peft: { rank: adapter.rank, alpha: adapter.alpha, targetModules: adapter.targetModules },
+          checkpoints: [new Uint8Array(await this.registry.readWeights(adapter.id))],
+          parts: t.parts!,
+        });
+      }
+      for (const t of compose ? [] : await this.tasks.trained()) {
         const adapter = await this.registry.get(t.adapterId!);
         const checkpoints = await this.tasks.checkpoints(adapter.id);
         if (checkpoints.length === 0 || !t.condition) continue;
@@ -60,7 +72,7 @@ export class GeneratorTrainingHandler implements JobHandlerFor<'generator.train'
           checkpoints: checkpoints.map((c) => new Uint8Array(c.bytes)),
         });
       }
-      if (sets.length < 2) throw new Error(`the generator needs checkpoint sets of at least 2 tasks, found ${sets.length}`);
+      if (sets.length < 2) throw new Error(`the generator needs ${compose ? 'trained tasks with parts' : 'checkpoint sets'} of at least 2 tasks, found ${sets.length}`);
       const input: GeneratorWorkerInput = {
         mode: 'train',
         modelDir: this.config.inference.modelDir,
@@ -71,6 +83,7 @@ export class GeneratorTrainingHandler implements JobHandlerFor<'generator.train'
         seed: options.seed,
         architecture: { latentDim: options.latentDim, width: options.width, basisRank: options.basisRank },
         basis: { rank: options.rank, bits: options.bits },
+        compose: { rank: options.rank, bits: options.bits, residualRank: options.residualRank },
         extra: { generatorId: row.id, version: String(row.version) },
       };
       const out = await runInWorker<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProgress>(GENERATOR_WORKER, input, {
@@ -83,8 +96,9 @@ export class GeneratorTrainingHandler implements JobHandlerFor<'generator.train'
         const sha256 = await this.repo.markReady(row.id, out.bytes, metrics, m);
         await this.audit.record({ actor, action: 'generator.trained', subject, details: { jobId: ctx.jobId, version: row.version, sha256, ...out.metrics } }, m);
       });
-      const steps = out.metrics.design === 'basis' ? 1 : options.epochs; // the basis is fitted in one closed-form step
-      await ctx.progress({ phase: 'done', step: steps, total: steps, ...(Number.isFinite(out.metrics.finalLoss) && { loss: out.metrics.finalLoss }) });
+      const m = out.metrics;
+      const steps = m.design === 'cvae' ? options.epochs : 1; // basis and compose are fitted in one closed-form step
+      await ctx.progress({ phase: 'done', step: steps, total: steps, ...('finalLoss' in m && Number.isFinite(m.finalLoss) && { loss: m.finalLoss }) });
       this.log.log(`generator v${row.version} (${out.metrics.design}): ${out.metrics.samples} checkpoints of ${sets.length} tasks, ${out.metrics.generatorBytes} bytes (ratio ${out.metrics.storageRatio.toFixed(4)})`);
       return { status: 'ready', generatorId: row.id, version: row.version, storageRatio: out.metrics.storageRatio };
     } catch (error) {

@@ -6,11 +6,12 @@ import { GenerateAdapterController, GeneratorController } from './generator.cont
 import { GeneratorRepository } from './generator.repository.js';
 import { GeneratorService } from './generator.service.js';
 import { GeneratorTrainingHandler } from './generator-training.handler.js';
+import { ShippedGeneratorService } from './shipped-generator.service.js';
 
 /** ICM-LoRA generator versions and adapter generation (issue 6). Needs the global Jobs module. */
 @Module({
   imports: [AuditModule, AdaptersModule, TasksModule],
   controllers: [GeneratorController, GenerateAdapterController],
-  providers: [GeneratorRepository, GeneratorService, GeneratorTrainingHandler],
+  providers: [GeneratorRepository, ShippedGeneratorService, GeneratorService, GeneratorTrainingHandler],
 })
 export class GeneratorModule {}

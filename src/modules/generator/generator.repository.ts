@@ -10,7 +10,10 @@ export interface GeneratorRow {
   id: string;
   version: number;
   status: GeneratorStatus;
-  jobId: string;
+  /** The training job; null for a version registered from a file (see `source`). */
+  jobId: string | null;
+  /** Where a version no job trained comes from (`shipped with the model`); null for trained ones. */
+  source: string | null;
   options: Record<string, unknown>;
   metrics: Record<string, unknown>;
   sha256: string | null;
@@ -20,7 +23,9 @@ export interface GeneratorRow {
   updatedAt: Date;
 }
 
-const COLUMNS = `id, version, status, job_id AS "jobId", options, metrics, sha256, size_bytes::float8 AS "sizeBytes", error,
+export const SHIPPED_SOURCE = 'shipped with the model';
+
+const COLUMNS = `id, version, status, job_id AS "jobId", source, options, metrics, sha256, size_bytes::float8 AS "sizeBytes", error,
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** Named queries over `generator`. */
@@ -44,6 +49,42 @@ export class GeneratorRepository {
   async findById(id: string): Promise<GeneratorRow | null> {
     const rows: GeneratorRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM generator WHERE id = $1`, [id]);
     return rows[0] ?? null;
+  }
+
+  /** The version with this number, or null. */
+  async findByVersion(version: number): Promise<GeneratorRow | null> {
+    const rows: GeneratorRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM generator WHERE version = $1`, [version]);
+    return rows[0] ?? null;
+  }
+
+  /** A version registered from a file (no job) with these bytes, or null. */
+  async findRegistered(sha256: string, m?: EntityManager): Promise<GeneratorRow | null> {
+    const rows: GeneratorRow[] = await (m ?? this.ds).query(`SELECT ${COLUMNS} FROM generator WHERE job_id IS NULL AND sha256 = $1`, [sha256]);
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Registers a ready version from a file (no job) unless one with the same bytes exists; the table
+   * lock serialises version numbers and makes concurrent registrations (two replicas starting
+   * together) find each other's row; the unique index on sha256 is the last guard.
+   */
+  async registerFile(
+    id: string,
+    bytes: Uint8Array,
+    input: { source: string; options: Record<string, unknown>; metrics: Record<string, unknown> },
+    m: EntityManager,
+  ): Promise<{ row: GeneratorRow; created: boolean }> {
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const sha = createHash('sha256').update(buf).digest('hex');
+    await m.query(`LOCK TABLE generator IN SHARE ROW EXCLUSIVE MODE`);
+    const existing = await this.findRegistered(sha, m);
+    if (existing) return { row: existing, created: false };
+    const rows: GeneratorRow[] = await m.query(
+      `INSERT INTO generator (id, version, status, job_id, source, options, metrics, sha256, bytes, size_bytes)
+       VALUES ($1, (SELECT COALESCE(max(version), 0) + 1 FROM generator), 'ready', NULL, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+      [id, input.source, JSON.stringify(input.options), JSON.stringify(input.metrics), sha, buf, buf.length],
+    );
+    return { row: rows[0], created: true };
   }
 
   /** The newest ready version, or null. */

@@ -11,6 +11,7 @@ import { conditionHash, TaskRepository, type TaskRow } from '../tasks/task.repos
 import type { GenerateAdapterDto, TrainGeneratorDto } from './generator.dto.js';
 import { GeneratorRepository, type GeneratorRow } from './generator.repository.js';
 import type { GeneratorWorkerInput, GeneratorWorkerOutput } from './generator.worker.js';
+import { ShippedGeneratorService } from './shipped-generator.service.js';
 
 export const GENERATOR_WORKER = new URL('./generator.worker.js', import.meta.url);
 export const GENERATOR_SUBJECT = 'generator';
@@ -27,19 +28,38 @@ export class GeneratorService {
     @Inject(AdapterRegistryService) private readonly registry: AdapterRegistryService,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(JobQueue) private readonly jobs: JobQueue,
+    @Inject(ShippedGeneratorService) private readonly shipped: ShippedGeneratorService,
   ) {}
 
-  /** Enqueues `generator.train`; 409 unless at least two tasks are trained. */
+  /**
+   * Enqueues `generator.train`; 409 unless at least two tasks are trained (compose: two trained
+   * tasks with part labels).
+   */
   async requestTraining(dto: TrainGeneratorDto, actor: string): Promise<{ jobId: string; tasks: string[] }> {
+    if (dto.design === 'compose') {
+      const labelled = await this.tasks.trainedWithParts();
+      if (labelled.length < 2) {
+        const trained = await this.tasks.trained();
+        throw new DomainError(
+          ErrorCode.CONFLICT,
+          `the compose generator needs at least 2 trained tasks with parts ({"content", "format"} on POST /v1/tasks), ${labelled.length} so far`,
+          { field: 'parts', labelledTasks: labelled.map((t) => t.name), trainedTasks: trained.map((t) => t.name) },
+        );
+      }
+      return this.enqueueTraining(dto, actor, labelled.map((t) => t.name));
+    }
     const trained = await this.tasks.trained();
     if (trained.length < 2) {
       throw new DomainError(ErrorCode.CONFLICT, `the generator needs at least 2 trained tasks, ${trained.length} trained so far: train tasks first (POST /v1/tasks/:id/train)`, {
         trainedTasks: trained.map((t) => t.name),
       });
     }
+    return this.enqueueTraining(dto, actor, trained.map((t) => t.name));
+  }
+
+  private async enqueueTraining(dto: TrainGeneratorDto, actor: string, tasks: string[]): Promise<{ jobId: string; tasks: string[] }> {
     const options = Object.fromEntries(Object.entries(dto).filter(([, v]) => v !== undefined));
     const jobId = await this.jobs.enqueue('generator.train', { actor, options }, { subject: GENERATOR_SUBJECT });
-    const tasks = trained.map((t) => t.name);
     await this.audit.record({ actor, action: 'generator.train_requested', subject: GENERATOR_SUBJECT, details: { jobId, options, tasks } });
     return { jobId, tasks };
   }
@@ -49,18 +69,17 @@ export class GeneratorService {
   }
 
   /**
-   * Generates an adapter (kind `generated`, active) with the newest ready generator for a task's
-   * condition, or for in-context examples. 409 when no generator is trained yet.
+   * Generates an adapter (kind `generated`, active) for a task's condition, or for in-context
+   * examples, with the generator version `dto.generator` (number or id) or by default the newest
+   * ready version. 404 naming `generator` for an unknown version, 409 for one that is not ready or
+   * when no version is ready at all.
    */
   async generate(dto: GenerateAdapterDto, actor: string): Promise<AdapterEntity> {
     if ((dto.task === undefined) === (dto.examples === undefined)) {
       throw DomainError.validation([{ field: dto.task === undefined ? 'task' : 'examples', message: 'give either task or examples (with an optional description), not both' }]);
     }
     const task = dto.task !== undefined ? await this.findTask(dto.task) : undefined;
-    const generator = await this.repo.latestReady();
-    if (!generator) {
-      throw new DomainError(ErrorCode.CONFLICT, 'no generator is trained yet: train one with POST /v1/generator/train first', { field: 'generator' });
-    }
+    const generator = await this.chooseGenerator(dto.generator);
     const seed = dto.seed ?? randomInt(0, 2 ** 31 - 1);
     const input: GeneratorWorkerInput = {
       mode: 'generate',
@@ -79,10 +98,17 @@ export class GeneratorService {
       generatorId: generator.id,
       generatorVersion: generator.version,
       generatorSha256: generator.sha256,
+      ...(generator.source && { generatorSource: generator.source }),
       design: out.design,
       ...(task ? { task: task.name, taskId: task.id } : { description: dto.description ?? null, examples: dto.examples!.length }),
       conditionSha256: condSha,
       seed,
+      // compose: what the examples were taken for, and how well the adapter fits them (the seed changes nothing).
+      ...(out.compose && {
+        inferredParts: { mapping: out.compose.mapping, template: out.compose.template, seenTask: out.compose.seenTask },
+        exampleLoss: { inferred: out.compose.inferredLoss, refined: out.compose.loss },
+        composeSettings: out.compose.settings,
+      }),
     };
     const adapter = await this.registry.create(
       {
@@ -100,6 +126,23 @@ export class GeneratorService {
     );
     await this.audit.record({ actor, action: 'adapter.generate', subject: auditSubject('adapter', adapter.id), details: lineage });
     return this.registry.activate(adapter.id, actor);
+  }
+
+  private async chooseGenerator(ref: number | string | undefined): Promise<GeneratorRow> {
+    await this.shipped.ensure(); // a shipped generator is a version like any other (normally registered at start)
+    if (ref === undefined) {
+      const newest = await this.repo.latestReady();
+      if (!newest) {
+        throw new DomainError(ErrorCode.CONFLICT, 'no generator is trained yet: train one with POST /v1/generator/train first', { field: 'generator' });
+      }
+      return newest;
+    }
+    const row = typeof ref === 'number' ? await this.repo.findByVersion(ref) : await this.repo.findById(ref);
+    if (!row) throw new DomainError(ErrorCode.NOT_FOUND, `unknown generator ${typeof ref === 'number' ? `version ${ref}` : `"${ref}"`}`, { field: 'generator' });
+    if (row.status !== 'ready') {
+      throw new DomainError(ErrorCode.CONFLICT, `generator version ${row.version} is ${row.status}, not ready`, { field: 'generator', status: row.status });
+    }
+    return row;
   }
 
   private async findTask(ref: string): Promise<TaskRow> {

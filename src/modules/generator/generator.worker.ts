@@ -1,9 +1,10 @@
 /**
  * Worker-thread entry of the generator: `train` fits a generator over task checkpoint sets (PEFT
  * bytes in, serialised generator out): the basis generator (task vectors computed here from each
- * task's in-context examples) or the ICM-LoRA CVAE (the tasks' stored conditions); `generate`
- * produces an adapter from a task's examples (basis) or condition (CVAE) and returns the routing
- * centroid (the ICM condition) beside the condition the generator used. Off the HTTP event loop.
+ * task's in-context examples), the ICM-LoRA CVAE (the tasks' stored conditions) or the compose
+ * generator (each labelled task's final adapter and its parts); `generate` produces an adapter from a
+ * task's examples (basis, compose) or condition (CVAE) and returns the routing centroid (the ICM
+ * condition) beside the condition the generator used. Off the HTTP event loop.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ import { adapterBytes, adapterBytesF16, trainTaskGenerator, type GeneratorMetric
 import { taskVector } from '../../icm/task-vector.js';
 import type { TaskExample } from '../../icm/task-suite.js';
 import { loadTaskModel, taskCondition } from '../../icm/task-training.js';
+import { isComposeGeneratorFile } from './compose-file.js';
+import { generateCompose, trainCompose, type ComposeGenerationInfo, type ComposeTrainMetrics } from './compose-worker.js';
 
 export interface PeftShape {
   rank: number;
@@ -32,12 +35,14 @@ export type GeneratorWorkerInput =
       mode: 'train';
       modelDir: string;
       backend?: BackendName;
-      sets: { task: string; condition: number[]; examples: TaskExample[]; peft: PeftShape; checkpoints: Uint8Array[] }[];
-      design: 'basis' | 'cvae';
+      /** compose: `checkpoints` holds the task's final adapter only, `parts` its labels. */
+      sets: { task: string; condition: number[]; examples: TaskExample[]; peft: PeftShape; checkpoints: Uint8Array[]; parts?: { content: string; format: string } }[];
+      design: 'basis' | 'cvae' | 'compose';
       epochs: number;
       seed: number;
       architecture: { latentDim?: number; width?: number; basisRank?: number };
       basis: { rank?: number; bits?: 'nf4' | 4 | 8 | 16 };
+      compose?: { rank?: number; bits?: 'nf4' | 4 | 8 | 16; residualRank?: number };
       extra: Record<string, string>;
     }
   | {
@@ -52,8 +57,19 @@ export type GeneratorWorkerInput =
     };
 
 export type GeneratorWorkerOutput =
-  | { mode: 'train'; bytes: Uint8Array; metrics: GeneratorMetrics & { design: 'basis' | 'cvae'; adapterBytesF16?: number; storageRatioF16?: number } }
-  | { mode: 'generate'; weights: Uint8Array; condition: Float32Array; centroid: Float32Array; design: 'basis' | 'cvae'; rank: number; alpha: number; targetModules: string[] };
+  | { mode: 'train'; bytes: Uint8Array; metrics: (GeneratorMetrics & { design: 'basis' | 'cvae'; adapterBytesF16?: number; storageRatioF16?: number }) | ComposeTrainMetrics }
+  | {
+      mode: 'generate';
+      weights: Uint8Array;
+      condition: Float32Array;
+      centroid: Float32Array;
+      design: 'basis' | 'cvae' | 'compose';
+      rank: number;
+      alpha: number;
+      targetModules: string[];
+      /** compose: what was inferred from the examples and the examples' loss. */
+      compose?: ComposeGenerationInfo;
+    };
 
 export interface GeneratorWorkerProgress {
   epoch: number;
@@ -77,6 +93,13 @@ serveWorkerTask<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProg
       ),
     }));
     try {
+      if (input.design === 'compose') {
+        const labelled = input.sets.map((s, i) => {
+          if (!s.parts) throw new Error(`task ${s.task} has no part labels`);
+          return { task: s.task, content: s.parts.content, format: s.parts.format, adapter: sets[i].checkpoints.at(-1)! };
+        });
+        return { value: { mode: 'train', ...trainCompose(labelled, config, input.compose ?? {}, input.extra) } };
+      }
       if (input.design === 'basis') return { value: { mode: 'train', ...(await trainBasis(input, sets, config)) } };
       const r = await trainTaskGenerator(sets, config, {
         epochs: input.epochs,
@@ -93,6 +116,10 @@ serveWorkerTask<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProg
     }
   }
   if (isBasisGeneratorFile(input.generator)) return { value: await generateBasis(input) };
+  if (isComposeGeneratorFile(input.generator)) {
+    const out = await generateCompose(input.modelDir, input.generator, input.examples ?? [], input.condition);
+    return { value: { mode: 'generate', ...out, centroid: out.condition, design: 'compose' } };
+  }
   const { generator } = deserialiseGenerator(input.generator);
   try {
     let condition: Float32Array;

@@ -26,6 +26,21 @@ export class TaskExampleDto {
   completion: string;
 }
 
+const PART_LABEL = /^[a-z0-9][a-z0-9 ._-]{0,63}$/;
+
+/** Optional part labels (issue 15): the compose generator's mapping (`content`) and template (`format`). */
+export class TaskPartsDto {
+  @ApiProperty({ pattern: PART_LABEL.source, example: 'place-to-year', description: 'What the answer is (e.g. asked the birthplace, answer the birth year). Tasks with the same content share it.' })
+  @IsString()
+  @Matches(PART_LABEL, { message: 'parts.content must be 1-64 lower-case letters, digits, spaces, . _ - (starting with a letter or digit)' })
+  content: string;
+
+  @ApiProperty({ pattern: PART_LABEL.source, example: 'know', description: 'How the answer is written (e.g. "<x>, I know."). Tasks with the same format share it.' })
+  @IsString()
+  @Matches(PART_LABEL, { message: 'parts.format must be 1-64 lower-case letters, digits, spaces, . _ - (starting with a letter or digit)' })
+  format: string;
+}
+
 export class CreateTaskDto {
   @ApiProperty({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', example: 'template', description: 'Also the task adapter\'s name (`model: "<base>:<name>"`).' })
   @IsString()
@@ -53,6 +68,12 @@ export class CreateTaskDto {
   @ValidateNested({ each: true })
   @Type(() => TaskExampleDto)
   trainingData?: TaskExampleDto[];
+
+  @ApiPropertyOptional({ type: TaskPartsDto, description: 'Part labels: a `compose` generator (POST /v1/generator/train {"design": "compose"}) trains on the trained tasks that carry them.' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TaskPartsDto)
+  parts?: TaskPartsDto;
 }
 
 export class TrainTaskDto {
@@ -90,6 +111,7 @@ export class TaskDto {
   @ApiProperty({ enum: TASK_STATUSES }) status: TaskStatus;
   @ApiProperty({ type: [TaskExampleDto] }) examples: TaskExampleDto[];
   @ApiProperty() trainingExamples: number;
+  @ApiProperty({ type: TaskPartsDto, nullable: true }) parts: TaskPartsDto | null;
   @ApiProperty({ nullable: true, type: String, format: 'uuid', description: 'The trained task adapter (kind task)' }) adapterId: string | null;
   @ApiProperty({ nullable: true, type: String, description: 'sha256 of the float32 condition vector' }) conditionSha256: string | null;
   @ApiPropertyOptional({ type: TaskProgressDto, nullable: true }) training: TaskProgressDto | null;
@@ -117,6 +139,7 @@ export function mapTask(t: TaskRow, progress?: JobProgressRow | null): TaskDto {
     status: t.status,
     examples: t.examples,
     trainingExamples: t.trainingData.length,
+    parts: t.parts,
     adapterId: t.adapterId,
     conditionSha256: t.conditionSha256,
     training: progress

@@ -6,6 +6,15 @@ import type { TaskExample } from '../../icm/task-suite.js';
 export const TASK_STATUSES = ['created', 'training', 'trained', 'failed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
+/**
+ * Optional part labels of a task: `content` = what the answer is (the fact asked for), `format` =
+ * how it is written. The compose generator trains on them as its mapping and template.
+ */
+export interface TaskParts {
+  content: string;
+  format: string;
+}
+
 /** A task row. */
 export interface TaskRow {
   id: string;
@@ -13,6 +22,7 @@ export interface TaskRow {
   description: string;
   examples: TaskExample[];
   trainingData: TaskExample[];
+  parts: TaskParts | null;
   status: TaskStatus;
   adapterId: string | null;
   /** [dModel] once trained. */
@@ -32,7 +42,7 @@ export interface TaskCheckpointRow {
   bytes: Buffer;
 }
 
-const COLUMNS = `id, name, description, examples, training_data AS "trainingData", status, adapter_id AS "adapterId",
+const COLUMNS = `id, name, description, examples, training_data AS "trainingData", parts, status, adapter_id AS "adapterId",
   condition, condition_sha256 AS "conditionSha256", job_id AS "jobId", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** sha256 of a condition vector's float32 bytes: the lineage's condition hash. */
@@ -50,10 +60,10 @@ export class TaskRepository {
     return m ?? this.ds;
   }
 
-  async insert(row: Pick<TaskRow, 'id' | 'name' | 'description' | 'examples' | 'trainingData'>, m?: EntityManager): Promise<TaskRow> {
+  async insert(row: Pick<TaskRow, 'id' | 'name' | 'description' | 'examples' | 'trainingData'> & { parts?: TaskParts | null }, m?: EntityManager): Promise<TaskRow> {
     const rows: TaskRow[] = await this.q(m).query(
-      `INSERT INTO task (id, name, description, examples, training_data, status) VALUES ($1, $2, $3, $4, $5, 'created') RETURNING ${COLUMNS}`,
-      [row.id, row.name, row.description, JSON.stringify(row.examples), JSON.stringify(row.trainingData)],
+      `INSERT INTO task (id, name, description, examples, training_data, parts, status) VALUES ($1, $2, $3, $4, $5, $6, 'created') RETURNING ${COLUMNS}`,
+      [row.id, row.name, row.description, JSON.stringify(row.examples), JSON.stringify(row.trainingData), row.parts ? JSON.stringify(row.parts) : null],
     );
     return normalise(rows[0]);
   }
@@ -77,6 +87,14 @@ export class TaskRepository {
   /** Trained tasks (with their condition and adapter), oldest first. */
   async trained(): Promise<TaskRow[]> {
     const rows: TaskRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM task WHERE status = 'trained' AND adapter_id IS NOT NULL ORDER BY created_at, id`);
+    return rows.map(normalise);
+  }
+
+  /** Trained tasks that carry part labels (the compose generator's training set), oldest first. */
+  async trainedWithParts(): Promise<TaskRow[]> {
+    const rows: TaskRow[] = await this.ds.query(
+      `SELECT ${COLUMNS} FROM task WHERE status = 'trained' AND adapter_id IS NOT NULL AND parts IS NOT NULL ORDER BY created_at, id`,
+    );
     return rows.map(normalise);
   }
 

@@ -26,11 +26,12 @@ export class TasksService {
     try {
       return await this.ds.transaction(async (m) => {
         const row = await this.repo.insert(
-          { id: randomUUID(), name: dto.name, description: dto.description, examples: plain(dto.examples), trainingData: plain(dto.trainingData ?? dto.examples) },
+          { id: randomUUID(), name: dto.name, description: dto.description, examples: plain(dto.examples), trainingData: plain(dto.trainingData ?? dto.examples),
+            parts: dto.parts ? { content: dto.parts.content, format: dto.parts.format } : null },
           m,
         );
         await this.audit.record(
-          { actor, action: 'task.create', subject: taskSubject(row.id), details: { name: row.name, examples: row.examples.length, trainingExamples: row.trainingData.length } },
+          { actor, action: 'task.create', subject: taskSubject(row.id), details: { name: row.name, examples: row.examples.length, trainingExamples: row.trainingData.length, ...(row.parts && { parts: row.parts }) } },
           m,
         );
         return row;
