@@ -4,6 +4,7 @@
  * lora-trainable.ts) takes the model as a `LoraBase`, so nothing imports back into the model.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { rowLoraAdd } from './wasm-kernels-lora.js';
 
 /**
  * What the forward pass adds to one linear module, in the fast layout:
@@ -31,6 +32,8 @@ export interface LoraRowApply {
   a: tf.Tensor3D;
   /** Each row's stacked, scaled B: [batch, dOut, r]. */
   b: tf.Tensor3D;
+  /** Rank slots each row uses (the rest are zero padding): lets the fused kernel skip them. */
+  ranks?: number[];
 }
 
 /**
@@ -59,4 +62,13 @@ export function applyRowLora(x: tf.Tensor2D, m: LoraRowApply, b: number, s: numb
   const t = tf.sum(tf.mul(tf.reshape(x, [b, s, 1, dIn]), tf.reshape(m.a, [b, 1, r, dIn])), 3); // [b, s, r]
   const y = tf.sum(tf.mul(tf.reshape(t, [b, s, 1, r]), tf.reshape(m.b, [b, 1, dOut, r])), 3); // [b, s, dOut]
   return tf.reshape(y, [b * s, dOut]) as tf.Tensor2D;
+}
+
+/**
+ * y + the per-row term, y [b·s, dOut] the base projection of x [b·s, dIn]: on WASM one fused
+ * kernel (wasm-kernels-lora.ts: one dispatch instead of five per module), elsewhere and under a
+ * gradient tape applyRowLora and an add.
+ */
+export function addRowLora(y: tf.Tensor2D, x: tf.Tensor2D, m: LoraRowApply, b: number, s: number): tf.Tensor2D {
+  return rowLoraAdd(y, x, m.a, m.b, s, () => applyRowLora(x, m, b, s), m.ranks);
 }

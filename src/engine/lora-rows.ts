@@ -95,7 +95,8 @@ export function rowLora(model: LoraBase, plans: PlanEntry[][], cache = new LoraR
         slot += ri;
       }
     });
-    rowModules.set(name, { a: tf.tensor3d(a, [n, r, dIn]), b: tf.tensor3d(b, [n, dOut, r]) });
+    const ranks = terms.map((row) => row.reduce((k, e) => k + e.adapter.rank, 0));
+    rowModules.set(name, { a: tf.tensor3d(a, [n, r, dIn]), b: tf.tensor3d(b, [n, dOut, r]), ranks });
   }
   return app;
 }

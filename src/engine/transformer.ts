@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attend, attentionBias } from './attention.js';
 import type { KvCache, LayerKv } from './kv-cache.js';
 import { embed, geluNew, layerNorm, rmsNorm, silu, transpose2dJs } from './layers.js';
-import { applyRowLora, type LoraApplication } from './lora-application.js';
+import { addRowLora, type LoraApplication } from './lora-application.js';
 import type { ModelConfig } from './model-config.js';
 import { applyRope, ropeTables, rotateHalfMatrix, type RopeTables } from './rope.js';
 import { canonicalWeightName, embeddingName, hfWeightShapes, linearModules } from './transformer-weights.js';
@@ -243,7 +243,7 @@ export class TransformerModel {
       y = tf.add(y, tf.matMul(t, delta.bT));
     }
     const rowDelta = lora?.rowModules?.get(module);
-    if (rowDelta) y = tf.add(y, applyRowLora(x, rowDelta, b, s));
+    if (rowDelta) y = addRowLora(y, x, rowDelta, b, s);
     return y;
   }
 

@@ -8,10 +8,12 @@
  *   - BatchMatMul and _FusedMatMul: transpose flagged operands with that loop into temporaries,
  *     then call the backend's own kernel on the fast, non-transposed path;
  *   - GatherV2 along axis 0 (embedding lookups): one row copy per index, where the backend's
- *     per-element C++ loop took ~2.8 ms for 768 rows of 128 floats (~0.1 ms here).
+ *     per-element C++ loop took ~2.8 ms for 768 rows of 128 floats (~0.1 ms here);
+ *   - and a new kernel, the fused per-row LoRA term (wasm-kernels-lora.ts).
  * Results are bit-identical to transposing first and multiplying without flags.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerRowLoraKernel, unregisterRowLoraKernel } from './wasm-kernels-lora.js';
 import { transpose2d, transposeArray, type Heap } from './wasm-kernels-transpose.js';
 
 export { transposeArray } from './wasm-kernels-transpose.js';
@@ -52,6 +54,7 @@ export function installWasmKernels(): boolean {
   });
   for (const config of [matMul, fused]) replace(config, fastMatMul);
   replace(gather, fastGather);
+  registerRowLoraKernel();
   installed = true;
   return true;
 }
@@ -245,6 +248,7 @@ export function uninstallWasmKernels(): void {
     tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel(config);
   }
+  unregisterRowLoraKernel();
   installed = false;
 }
 
