@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AdapterStore } from '../../src/modules/inference/adapter-store.service.js';
 import { ModelHost } from '../../src/modules/inference/model-host.service.js';
 import { readTar } from '../../src/modules/inference/tar.js';
 import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
@@ -122,5 +123,35 @@ describe('PEFT adapters in and out over HTTP', () => {
       ['adapter.activate', operator.id],
       ['adapter.deactivate', operator.id],
     ]);
+  });
+
+  it('loads a named adapter when its request is queued, and the batch uses that lease: one cache acquisition per request, nothing left pinned', async () => {
+    const parts = good().map((p) => (p.field === 'name' ? { ...p, data: 'imported-prefetch' } : p));
+    const imported = await upload(app, operator.key, parts);
+    expect(imported.status).toBe(201);
+    expect((await http(app.baseUrl, 'POST', `/v1/adapters/${imported.body.id}/activate`, { key: operator.key })).status).toBe(200);
+    const store = app.app.get(AdapterStore);
+    await store.refresh();
+    const ask = (model: string) => http(app.baseUrl, 'POST', '/v1/completions', { key: clientKey, body: { model, prompt: 'hello there', max_tokens: 3, temperature: 0 } });
+    const prefetch = vi.spyOn(store, 'prefetch');
+    const before = store.cache.stats();
+    const first = await ask('tiny:imported-prefetch');
+    expect(prefetch).toHaveBeenCalledTimes(1);
+    expect(prefetch.mock.calls[0][0]).toEqual([{ name: 'imported-prefetch' }]);
+    expect((await prefetch.mock.results[0].value).map((l: { id: string }) => l.id)).toEqual([imported.body.id]);
+    expect(first.status).toBe(200);
+    expect(first.body.lethe.routing.entries).toEqual([expect.objectContaining({ adapterId: imported.body.id, applied: true })]);
+    const afterFirst = store.cache.stats();
+    // The prefetch's miss is the request's only acquisition: the batch reused its lease.
+    expect([afterFirst.misses - before.misses, afterFirst.hits - before.hits, afterFirst.loads - before.loads]).toEqual([1, 0, 1]);
+    expect(await Promise.all([ask('tiny:imported-prefetch'), ask('tiny:imported-prefetch')]).then((r) => r.map((x) => x.status))).toEqual([200, 200]);
+    const afterMore = store.cache.stats();
+    expect([afterMore.misses - afterFirst.misses, afterMore.hits - afterFirst.hits, afterMore.loads - afterFirst.loads]).toEqual([0, 2, 0]);
+    expect(afterMore.pinned).toBe(0);
+    // Names the router refuses are not loaded, and their requests still get the router's 4xx.
+    const unknown = await ask('tiny:no-such-adapter');
+    expect(unknown.status).toBe(404);
+    expect(store.cache.stats()).toMatchObject({ loads: afterMore.loads, misses: afterMore.misses, pinned: 0 });
+    prefetch.mockRestore();
   });
 });

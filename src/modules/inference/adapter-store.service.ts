@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { DataSource } from 'typeorm';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { AdapterCache, type AdapterLease } from '../../routing/adapter-cache.js';
-import type { RegistryAdapter, RegistrySnapshot } from '../../routing/routing-types.js';
+import type { AdapterSelection, RegistryAdapter, RegistrySnapshot } from '../../routing/routing-types.js';
 import { ADAPTERS_CHANNEL, AdapterRegistryService } from '../adapters/adapter-registry.service.js';
 import type { AdapterKind } from '../adapters/adapter.entity.js';
 import { DatabaseEvents } from '../database/database-events.service.js';
@@ -104,6 +104,38 @@ export class AdapterStore implements OnModuleDestroy {
   /** Pins the adapters of a plan (loading misses). Release every lease after the batch. */
   acquire(keys: ReadonlyArray<{ id: string; version: number }>): Promise<Array<AdapterLease<EngineAdapterPayload>>> {
     return this.cache.acquireMany(keys);
+  }
+
+  /**
+   * Starts loading the adapters a request names explicitly, as soon as it arrives (issue 13): a
+   * cold load from Postgres then overlaps the routing pass and the batching window instead of
+   * holding a formed batch. Resolves selections as the router does (the id, else the name's active
+   * version, then the newest); anything the router would refuse or not apply (unknown, inactive,
+   * unlearning) is skipped, and a failed load yields no lease: the batch's own acquire reports it.
+   * Release every lease.
+   */
+  async prefetch(selections: readonly AdapterSelection[]): Promise<Array<AdapterLease<EngineAdapterPayload>>> {
+    const wanted = new Map<string, ServingAdapter>();
+    for (const sel of selections) {
+      const a = this.resolve(sel);
+      if (a && a.active && a.kind !== 'unlearning') wanted.set(adapterKey(a.id, a.version), a);
+    }
+    const settled = await Promise.allSettled([...wanted.values()].map((a) => this.cache.acquire(a.id, a.version)));
+    return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  }
+
+  private resolve(sel: AdapterSelection): ServingAdapter | undefined {
+    if (sel.id) {
+      const a = this.snapshot.byId.get(sel.id);
+      return a && (!sel.name || a.name === sel.name) ? a : undefined;
+    }
+    if (!sel.name) return undefined;
+    let best: ServingAdapter | undefined;
+    for (const a of this.snapshot.adapters) {
+      if (a.name !== sel.name) continue;
+      if (!best || Number(a.active) - Number(best.active) > 0 || (a.active === best.active && (a.version > best.version || (a.version === best.version && a.id < best.id)))) best = a;
+    }
+    return best;
   }
 
   /** Reloads the snapshot now; concurrent calls coalesce (one more run if a change came meanwhile). */

@@ -38,6 +38,8 @@ export interface PreparedCompletion {
    * queues the prompts at once and each waits for its plan inside the micro-batcher's window.
    */
   plans: Promise<RoutingPlan[]>;
+  /** The adapters the request names (model suffix and lethe.adapters): prefetched when queued. */
+  adapters?: AdapterSelection[];
   principal: AuthPrincipal;
   startedAt: number;
 }
@@ -123,6 +125,7 @@ export class CompletionsService {
       request,
       prompts: prompts.map((p) => p.tokens),
       plans,
+      adapters: selections,
       principal,
       startedAt,
     };
@@ -146,6 +149,7 @@ export class CompletionsService {
             {
               prompt,
               plan: p.plans.then((all) => appliedEntries(all[index]).map((e) => ({ id: e.adapterId, version: e.version, strength: e.strength }))),
+              adapters: p.adapters,
               options,
               onToken: onDelta
                 ? (e) => {

@@ -6,6 +6,7 @@ import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { parseModelConfig, type ModelConfig } from '../../engine/model-config.js';
 import { TextTokenizer } from '../../engine/tokenizer.js';
 import type { AdapterLease } from '../../routing/adapter-cache.js';
+import type { AdapterSelection } from '../../routing/routing-types.js';
 import { MicroBatcher, type BatchItem } from '../../routing/micro-batcher.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { LocalEngineClient, WorkerEngineClient, type EngineClient } from '../../serving/engine-client.js';
@@ -34,7 +35,19 @@ export interface HostJob {
   options: EngineGenerationOptions;
   /** Streams this prompt's text as it is generated. */
   onToken?: (e: Omit<EngineTokenEvent, 'row'>) => void;
+  /**
+   * Adapters the request names explicitly: loaded from the moment the job is queued (a cold load
+   * overlaps routing and the batching window), and their leases serve the batch.
+   */
+  adapters?: readonly AdapterSelection[];
 }
+
+/** A queued job with the leases its named adapters were prefetched into. */
+interface QueuedJob extends HostJob {
+  prefetched?: Promise<Array<AdapterLease<EngineAdapterPayload>>>;
+}
+
+
 
 export type HostState = 'disabled' | 'loading' | 'ready' | 'failed';
 
@@ -62,7 +75,7 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly log = new Logger('ModelHost');
   private engines: EngineClient[] = [];
   private readonly idle: EngineClient[] = [];
-  private batcher?: MicroBatcher<HostJob, EngineRowResult>;
+  private batcher?: MicroBatcher<QueuedJob, EngineRowResult>;
   private state: HostState = 'loading';
   private detail = 'starting';
   private loadPromise?: Promise<void>;
@@ -72,6 +85,11 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
   /** Main-thread tokenizer: counts and validates prompts before they are queued. */
   tokenizer?: TextTokenizer;
   info?: EngineInfo;
+  /**
+   * Named adapters are prefetched when their job is queued unless LETHE_ADAPTER_PREFETCH=false
+   * when this host is made: an A/B switch for benchmarks (issue 13), not a product setting.
+   */
+  private readonly prefetch = process.env.LETHE_ADAPTER_PREFETCH !== 'false';
 
   constructor(
     @Inject(CONFIG) private readonly config: LetheConfig,
@@ -126,7 +144,11 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     // A plan rejected while the job waits in the queue is handled when its batch runs (execute),
     // not left unhandled meanwhile (which would stop the process).
     if (job.plan instanceof Promise) job.plan.catch(() => undefined);
-    return this.batcher.submit(job, { signal });
+    const prefetched = this.prefetch && job.adapters && job.adapters.length > 0 ? this.store.prefetch(job.adapters) : undefined;
+    const done = this.batcher.submit({ ...job, prefetched }, { signal });
+    if (!prefetched) return done;
+    // Released whatever happens to the job (the batch may have released them already: idempotent).
+    return done.finally(() => prefetched.then((leases) => leases.forEach((l) => l.release())));
   }
 
   batcherStats() {
@@ -259,7 +281,7 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
       this.engines = engines;
       this.idle.push(...engines);
       this.info = engines[0].info;
-      this.batcher = new MicroBatcher<HostJob, EngineRowResult>({
+      this.batcher = new MicroBatcher<QueuedJob, EngineRowResult>({
         execute: (items) => this.execute(items),
         windowMs: i.batchWindowMs,
         maxBatchSize: i.batchMaxSize,
@@ -282,7 +304,7 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
    * Runs one micro-batch on a free engine: rows grouped by generation options, one engine batch per
    * group. Pending plans are awaited before an engine is taken (routing needs one for its features).
    */
-  private async execute(items: ReadonlyArray<BatchItem<HostJob>>): Promise<Array<EngineRowResult | Error>> {
+  private async execute(items: ReadonlyArray<BatchItem<QueuedJob>>): Promise<Array<EngineRowResult | Error>> {
     const out: Array<EngineRowResult | Error> = new Array(items.length);
     const plans = await Promise.allSettled(items.map((item) => item.request.plan));
     const groups = new Map<string, number[]>();
@@ -301,7 +323,12 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     // Adapters are leased (cold ones loaded from Postgres) before an engine is taken, so a batch
     // waiting for a cold load does not hold an engine other batches could run on meanwhile.
     const leased = await Promise.allSettled(
-      [...groups.values()].map((idxs) => this.store.acquire(wantedAdapters(idxs.map((k) => (plans[k] as PromiseFulfilledResult<HostPlan>).value)))),
+      [...groups.values()].map((idxs) =>
+        this.leaseGroup(
+          idxs.map((k) => (plans[k] as PromiseFulfilledResult<HostPlan>).value),
+          idxs.map((k) => items[k].request.prefetched),
+        ),
+      ),
     );
     const engine = await this.takeEngine(this.engineHolding(items.map((it) => it.request.prompt)));
     try {
@@ -334,7 +361,23 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     return out;
   }
 
-  private async runGroup(engine: EngineClient, items: Array<BatchItem<HostJob>>, plans: HostPlan[], leases: Array<AdapterLease<EngineAdapterPayload>>): Promise<EngineRowResult[]> {
+  /**
+   * Leases for a group's plans: the ones its jobs prefetched when they were queued (no second
+   * acquire, so each request counts one cache hit or miss per adapter), the rest acquired now.
+   */
+  private async leaseGroup(
+    plans: HostPlan[],
+    prefetched: ReadonlyArray<Promise<Array<AdapterLease<EngineAdapterPayload>>> | undefined>,
+  ): Promise<Array<AdapterLease<EngineAdapterPayload>>> {
+    const have = new Map<string, AdapterLease<EngineAdapterPayload>>();
+    for (const leases of await Promise.all(prefetched.map((p) => p ?? []))) for (const l of leases) if (!have.has(l.value.key)) have.set(l.value.key, l);
+    const wanted = wantedAdapters(plans);
+    const used = wanted.flatMap((w) => have.get(`${w.id}@${w.version}`) ?? []);
+    const rest = await this.store.acquire(wanted.filter((w) => !have.has(`${w.id}@${w.version}`)));
+    return [...used, ...rest];
+  }
+
+  private async runGroup(engine: EngineClient, items: Array<BatchItem<QueuedJob>>, plans: HostPlan[], leases: Array<AdapterLease<EngineAdapterPayload>>): Promise<EngineRowResult[]> {
     const cancel = new Int32Array(new SharedArrayBuffer(4 * items.length));
     const listeners = items.map((it, r) => {
       const on = () => Atomics.store(cancel, r, 1);
