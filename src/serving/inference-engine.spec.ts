@@ -144,6 +144,32 @@ describe('inference engine: generation continues from the routing prefill', () =
     }
   });
 
+  it('with rowLora, batches that mix plans run per-row (fused kernel) with the same answers as rank stacking, and free their factors on eviction', async () => {
+    const rows = await InferenceEngine.load(fixture.dir, 'wasm', { rowLora: true });
+    try {
+      for (const seed of [1, 2]) {
+        const files = randomPeftFiles(fixture.config, seed);
+        rows.addAdapter({ key: `a${seed}@1`, rank: 4, alpha: 8, targetModules: files.adapterConfig.target_modules as string[], weights: files.weights });
+      }
+      const batch: EngineBatch = {
+        rows: [
+          { prompt: [7, 3, 250], plan: [{ key: 'a1@1', strength: 1 }] },
+          { prompt: [11, 12], plan: [] },
+          { prompt: [30, 31, 32, 33, 34, 35, 36], plan: [{ key: 'a1@1', strength: 0.5 }, { key: 'a2@1', strength: 1.5 }] },
+          { prompt: [5, 17, 42, 8, 99], plan: [{ key: 'a2@1', strength: -1 }] },
+        ],
+        options,
+      };
+      const tensors = tf.memory().numTensors;
+      expect(await rows.generate(batch)).toEqual(await sut.generate(batch));
+      expect(tf.memory().numTensors).toBe(tensors);
+      rows.evictAdapters(['a1@1', 'a2@1']);
+      expect(rows.memory().adapters).toBe(0);
+    } finally {
+      rows.dispose();
+    }
+  });
+
   it('the prefill store takes each prompt once and evicts the oldest beyond its bounds', () => {
     const before = tf.memory().numTensors;
     const store = new PrefillStore(Number.MAX_SAFE_INTEGER, 2);

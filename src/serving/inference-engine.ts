@@ -17,6 +17,8 @@ import { importPeftAdapter } from '../engine/peft.js';
 import type { TextTokenizer } from '../engine/tokenizer.js';
 import { TransformerModel } from '../engine/transformer.js';
 import { StackedAdapters } from '../engine/lora-stacked-rows.js';
+import { LoraRowCache, rowLora } from '../engine/lora-rows.js';
+import { rowLoraFused } from '../engine/wasm-kernels-lora.js';
 import { PrefillStore, planSignature } from './prefill-store.js';
 
 /** An adapter as shipped to an engine: registry metadata + the PEFT safetensors bytes. */
@@ -100,6 +102,13 @@ export interface EngineFeatureOptions {
 export interface EngineOptions {
   /** Merge a plan shared by a whole batch into the weights from its second use (default false). */
   mergeHotPlans?: boolean;
+  /**
+   * Batches that mix plans run per-row LoRA with the fused WASM kernel (lora-rows.ts,
+   * wasm-kernels-lora.ts) instead of rank stacking. Default: LETHE_ROW_LORA=fused in the engine's
+   * environment, else off (measured slower on the demo model's short answers: docs/benchmarks.md);
+   * an A/B switch, not a product setting.
+   */
+  rowLora?: boolean;
 }
 
 export interface EngineInfo {
@@ -151,6 +160,9 @@ interface SharedPlan {
 export class InferenceEngine {
   private readonly adapters = new Map<string, LoraAdapter>();
   private readonly factors = new LoraFactorCache();
+  /** Host copies of adapters' factors for per-row batches (options.rowLora). */
+  private readonly rowFactors = new LoraRowCache();
+  private readonly rowLora: boolean;
   /** Applications of recent shared plans, by plan signature (LRU): stacked, merged once hot. */
   private readonly shared = new Map<string, SharedPlan>();
   private sharedMergedBytes = 0;
@@ -164,7 +176,9 @@ export class InferenceEngine {
     readonly tokenizer: TextTokenizer,
     readonly info: EngineInfo,
     private readonly options: EngineOptions = {},
-  ) {}
+  ) {
+    this.rowLora = options.rowLora ?? process.env.LETHE_ROW_LORA === 'fused';
+  }
 
   /** Loads a checkpoint folder on the chosen backend (the base weights are then owned by the model). */
   static async load(modelDir: string, backend?: BackendName, options?: EngineOptions): Promise<InferenceEngine> {
@@ -245,6 +259,7 @@ export class InferenceEngine {
       const a = this.adapters.get(key);
       if (!a) continue;
       this.factors.evict(a);
+      this.rowFactors.evict(a);
       for (const m of a.modules.values()) tf.dispose([m.a, m.b]);
       this.adapters.delete(key);
     }
@@ -312,6 +327,7 @@ export class InferenceEngine {
     if (plans.every((p) => samePlan(p, plans[0]))) {
       return { lora: this.sharedFor(rows[0].plan.map((e) => `${e.key}*${e.strength}`).join('+'), plans[0]), owned: false };
     }
+    if (this.rowLora && rowLoraFused()) return { lora: rowLora(this.model, plans, this.rowFactors), owned: true };
     return { lora: stackLora(this.model, plans, { cache: this.factors }), owned: true };
   }
 
@@ -469,6 +485,7 @@ export class InferenceEngine {
     for (const k of [...this.shared.keys()]) this.dropShared(k);
     this.evictAdapters([...this.adapters.keys()]);
     this.factors.dispose();
+    this.rowFactors.dispose();
     this.model.dispose();
   }
 }
