@@ -154,7 +154,7 @@ export function importPeftAdapter(adapterConfig: unknown, weights: Uint8Array, m
     if (!targets.includes(m.short)) throw new PeftError(`module ${name} is not in target_modules [${targets.join(', ')}]`);
     const want = which === 'A' ? [cfg.r, m.dIn] : [m.dOut, cfg.r];
     if (t.shape.join() !== want.join()) throw new PeftError(`"${key}" has shape [${t.shape}], expected [${want}]`);
-    if (!t.data.every(Number.isFinite)) throw new PeftError(`"${key}" has non-finite values`);
+    if (!allFinite(t.data)) throw new PeftError(`"${key}" has non-finite values`);
     const pair = pairs.get(name) ?? {};
     pair[which === 'A' ? 'a' : 'b'] = t;
     pairs.set(name, pair);
@@ -257,4 +257,10 @@ function validateRankAlpha(r: unknown, alpha: unknown, maxRank: number): void {
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) {
     throw new PeftError(`lora_alpha ${JSON.stringify(alpha)} must be a positive finite number`);
   }
+}
+
+/** Every value finite. A plain loop: `every(Number.isFinite)` took ~1.3 ms of a serving engine's ~3 ms cold adapter import (issue 13). */
+function allFinite(data: ArrayLike<number>): boolean {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
+  return true;
 }
