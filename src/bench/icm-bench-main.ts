@@ -7,13 +7,14 @@
  *          when task, training options and model match; default scratch/icm-bench-cache; empty: off)
  *          --steps N  --lr X  --keep N  --rank N (basis directions)  --bits 4|8|16|nf4 (default 4)  --ridge X  --interpolation X
  *          --main basis|compose (the design the top-level numbers report; default compose)  --compose-steps N (refinement steps, default 60; quick 10)
+ *          --save-generator FILE (write the main compose generator, trained on the seen tasks, e.g. to ship it with the model)
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '../engine/backend.js';
-import { COMPOSE_GENERATION_DEFAULTS } from '../icm/compose-settings.js';
+import { COMPOSE_GENERATION_DEFAULTS, COMPOSE_TRAIN_DEFAULTS } from '../icm/compose-settings.js';
 import { QUANT_BITS, type QuantBits } from '../icm/quantize.js';
 import { loadTaskModel } from '../icm/task-training.js';
 import { readWorld } from '../world/world.js';
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     interpolation: { type: 'string' },
     main: { type: 'string' },
     'compose-steps': { type: 'string' },
+    'save-generator': { type: 'string' },
   },
 });
 
@@ -94,11 +96,11 @@ const options: IcmBenchOptions = {
   compose: {
     train: { rank: 4, bits: 4 },
     designs: {
-      // Main: part pieces + 8 residual pieces (each seen task's own combination is a candidate too).
-      compose: { ...COMPOSE_GENERATION_DEFAULTS, steps: composeSteps, train: { residualRank: quick ? 2 : 8 } },
+      // Main: every seen task's adapter stored (ranks cut to the budget, 4-bit); parts composed from them at generation.
+      compose: { ...COMPOSE_GENERATION_DEFAULTS, steps: composeSteps, train: { ...COMPOSE_TRAIN_DEFAULTS } },
       ...(!quick && {
-        'compose, part pieces only (no residual pieces)': { steps: composeSteps, learningRate: 0.05, l2: 0.3, outputRank: 8 },
-        'compose, part pieces only, inferred parts without refinement': { steps: 0, outputRank: 8 },
+        'compose, part pieces + 8 residual pieces': { ...COMPOSE_GENERATION_DEFAULTS, steps: composeSteps, train: { residualRank: 8 } },
+        'compose, part pieces only (no residual pieces)': { ...COMPOSE_GENERATION_DEFAULTS, steps: composeSteps },
       }),
     },
   },
@@ -107,6 +109,12 @@ const options: IcmBenchOptions = {
   cacheDir: args.cache || undefined,
   modelKey: createHash('sha256').update(readFileSync(join(args.model, 'model.safetensors'))).digest('hex').slice(0, 16),
   log: (line) => console.log(`[bench:icm] ${line}`),
+  ...(args['save-generator'] && {
+    saveGenerator: (bytes: Uint8Array) => {
+      writeFileSync(args['save-generator']!, bytes);
+      console.log(`[bench:icm] wrote the ${args.main ?? 'compose'} generator to ${args['save-generator']} (${bytes.byteLength} bytes)`);
+    },
+  }),
 };
 console.log(`[bench:icm] backend ${backend.name}, model ${args.model}, ${quick ? 'quick' : 'full'} run`);
 const { result, details } = await runIcmBench(model, tokenizer, world, options);
@@ -123,7 +131,10 @@ if (args.docs) {
     `Evaluation: greedy, ${options.evalAuthors} authors the adapters never saw × ${options.evalPhrasings} phrasings per task (${details.evalItems} items), exact match of the first line. ` +
     `Generator (\`basis\`): centre + ${generator.rank ?? 'seen tasks − 1'} principal directions of the seen tasks' adapters, ${bits === 'nf4' ? 'NF4 (4-bit NormalFloat; centre uniform 4-bit)' : `${bits}-bit uniform`}, one scale per LoRA factor (clipped to the least squared error); ridge ${generator.ridge} from the task vector (prompt and completion tokens pooled at layers 2 and 4) to coefficients, Gaussian interpolation of the seen tasks at ${generator.interpolation}× the median nearest-task distance; ` +
     `generated = mean over ${options.samples} seeds. ` +
-    `Generator \`compose\`: centre, mapping and template pieces fitted by least squares to the seen tasks' ΔW (additive model) plus 8 residual pieces (principal directions of what the additive model leaves of the seen tasks' ΔW), each re-factored to rank 4 and stored 4-bit (one scale per factor); for a task, the candidate whose composition gives its 5 in-context examples the lowest completion loss is taken (every seen mapping × seen template, and each seen task's own stored combination; parts inferred from the examples, never given), then per-layer coefficients of every piece are refined on the same examples (${composeSteps} Adam steps, learning rate 0.05, L2 0.3 towards the inferred combination) and the result re-factored to rank 8; deterministic (one adapter per task). ` +
+    `Generator \`compose\` (main): every seen task's ΔW stored as its truncated SVD, ranks cut per module where the least energy per byte is lost until the codes take ≤ 0.235× the seen adapters' float16 bytes, 4-bit (one scale per factor); ` +
+    `the parts (centre, mapping, template) are the least-squares fit of the additive model ΔW(m, t) ≈ centre + mapping(m) + template(t) over the seen tasks, so every part combination is a weighted sum of the stored tasks; ` +
+    `for a task, the candidate whose composition gives its 5 in-context examples the lowest completion loss is taken (each seen task's own adapter, and every seen mapping × seen template; parts inferred from the examples, never given), then per-layer coefficients of every stored task are refined on the same examples (${composeSteps} Adam steps, learning rate 0.05, L2 0.3 towards the candidate) and the result re-factored to rank 8; deterministic (one adapter per task). ` +
+    `The part-piece designs store rank-4 pieces of the parts (and residual pieces) instead of the tasks. ` +
     `Top-level numbers: design \`${result.mainDesign}\`.`;
   const block = `<!-- section:icm -->\n${icmMarkdown(result, details, setup)}\n<!-- /section:icm -->`;
   const old = existsSync(args.docs) ? readFileSync(args.docs, 'utf8') : '# Benchmarks\n';

@@ -37,6 +37,11 @@ export interface IcmSeenRow {
   /** Generated from the condition of a sibling (same template, other answered fact), mean over seeds. */
   wrongCondition: number;
   wrongConditionTask: string;
+  /**
+   * The sibling's own trained adapter on this task's items: how far the sibling is a different task on
+   * these prompts at all (when it is not, a generator that follows the sibling's examples is right to answer).
+   */
+  wrongConditionSiblingTrained: number;
 }
 
 export interface IcmHeldOutRow {
@@ -108,6 +113,8 @@ export interface IcmBenchOptions {
   cacheDir?: string;
   modelKey?: string;
   log?: (line: string) => void;
+  /** Receives the main compose design's generator file (trained on the seen tasks), e.g. to ship it with the model. */
+  saveGenerator?: (bytes: Uint8Array) => void;
 }
 
 export interface IcmBenchDetails {
@@ -247,8 +254,10 @@ export async function runIcmBench(
             generators.set(key, ComposeGenerator.train(seen.map((r) => ({ task: r.def.name, mapping: r.def.mapping, template: r.def.template, adapter: r.final })), trainOptions));
           }
           const gen = generators.get(key)!;
-          const bytes = serialiseComposeGenerator(gen, { design: name }).byteLength;
+          const file = serialiseComposeGenerator(gen, { design: name, ...(o.modelKey && { modelKey: o.modelKey }) });
+          const bytes = file.byteLength;
           const isMain = name === o.main;
+          if (isMain) o.saveGenerator?.(file);
           const run = async (r: TaskRun) => {
             const g = await gen.generate(model, tokenizer, r.data.examples, settings);
             const acc = (await evaluateTask(model, tokenizer, r.data.eval, g.adapter)).accuracy;
@@ -296,9 +305,10 @@ export async function runIcmBench(
           : composeMain
             ? (await evaluateTask(model, tokenizer, r.data.eval, composed.get(sib.def.name)!)).accuracy
             : mean(await accuracyOf(main.gen, sib.vector, r.data.eval));
+        const siblingTrained = sib ? (await evaluateTask(model, tokenizer, r.data.eval, sib.final)).accuracy : NaN;
         if (sib && generated > 0) wrongRatios.push(wrong / generated);
-        tasks.push({ task: r.def.name, base: r.base, trained: r.trained, generated, ratio: ratio(generated, r.trained), wrongCondition: wrong, wrongConditionTask: sib?.def.name ?? '' });
-        log(`${r.def.name}: trained ${r.trained.toFixed(3)} generated ${generated.toFixed(3)} (×${ratio(generated, r.trained).toFixed(2)}), with ${sib?.def.name ?? 'no sibling'}'s condition ${wrong.toFixed(3)}`);
+        tasks.push({ task: r.def.name, base: r.base, trained: r.trained, generated, ratio: ratio(generated, r.trained), wrongCondition: wrong, wrongConditionTask: sib?.def.name ?? '', wrongConditionSiblingTrained: siblingTrained });
+        log(`${r.def.name}: trained ${r.trained.toFixed(3)} generated ${generated.toFixed(3)} (×${ratio(generated, r.trained).toFixed(2)}), with ${sib?.def.name ?? 'no sibling'}'s condition ${wrong.toFixed(3)} (the sibling's trained adapter ${siblingTrained.toFixed(3)})`);
       }
       const heldOut: IcmHeldOutRow[] = held.map((h) => {
         const generated = mean(perSeed[h.def.name]);

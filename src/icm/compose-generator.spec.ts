@@ -129,6 +129,56 @@ describe('ComposeGenerator', () => {
     }
   });
 
+  describe('tasks store', () => {
+    it('stores every seen task, gives a seen task its own ΔW back and composes held-out combinations from the stored tasks', () => {
+      // Float16 and a budget above the full rank: nothing is cut, so the stored tasks are exact.
+      const g = ComposeGenerator.train(seen, { rank: 3, bits: 16, ridge: 1e-6, store: 'tasks', budgetRatio: 2 });
+      try {
+        expect(g.state.pieces.map((p) => p.name)).toEqual(seen.map((s) => `task:${s.task}`));
+        expect(g.mappings).toEqual(['m0', 'm1', 'm2', 'm3']);
+        expect(g.templates).toEqual(['t0', 't1', 't2']);
+        const pieces = g.pieces();
+        const module = [...seen[0].adapter.modules.keys()][0];
+        expect(relError(delta(pieces[4], module), delta(seen[4].adapter, module))).toBeLessThan(2e-3);
+        // The least-squares weights of the seen tasks that make centre + m0 + t2 (a held-out combination).
+        const cands = (g as unknown as { candidates(n: string[]): { mapping: string; template: string; init: number[]; seenTask?: string }[] }).candidates([]);
+        expect(cands.filter((c) => c.seenTask).length).toBe(seen.length);
+        const held = cands.find((c) => !c.seenTask && c.mapping === 'm0' && c.template === 't2')!;
+        const want = sets.find((s) => s.task === 'm0/t2')!.adapter;
+        for (const m of want.modules.keys()) {
+          const got = held.init.map((w, i) => delta(pieces[i], m, w)).reduce((acc, d) => acc.map((v, k) => v + d[k]));
+          expect(relError(got, delta(want, m)), m).toBeLessThan(5e-3);
+        }
+      } finally {
+        g.dispose();
+      }
+    });
+
+    it('cuts the ranks that hold the least energy until the codes fit the budget, and reads back from its file', () => {
+      const full = ComposeGenerator.train(seen, { rank: 3, bits: 4, store: 'tasks', budgetRatio: 2 });
+      const cut = ComposeGenerator.train(seen, { rank: 3, bits: 4, store: 'tasks', budgetRatio: 0.15 });
+      try {
+        const f16 = seen.reduce((n, s) => n + 2 * [...s.adapter.modules.values()].reduce((k, m) => k + m.a.size + m.b.size, 0), 0);
+        const codes = (g: ComposeGenerator) => g.state.pieces.reduce((n, p) => n + p.values.codes.length, 0);
+        expect(full.state.pieces.every((p) => p.ranks!.every((r) => r === 3))).toBe(true);
+        expect(codes(cut)).toBeLessThanOrEqual(0.15 * f16 + seen.length);
+        expect(cut.state.pieces.some((p) => p.ranks!.some((r) => r < 3))).toBe(true);
+        expect(cut.state.pieces.every((p) => p.ranks!.every((r) => r >= 1))).toBe(true);
+        const back = deserialiseComposeGenerator(serialiseComposeGenerator(cut, { design: 'compose' })).generator;
+        back.state.pieces.forEach((p, k) => {
+          expect(p.ranks).toEqual(cut.state.pieces[k].ranks);
+          expect(Array.from(p.values.codes)).toEqual(Array.from(cut.state.pieces[k].values.codes));
+        });
+        const module = [...seen[0].adapter.modules.keys()][0];
+        expect(Array.from(delta(back.pieces()[2], module))).toEqual(Array.from(delta(cut.pieces()[2], module)));
+        back.dispose();
+      } finally {
+        full.dispose();
+        cut.dispose();
+      }
+    });
+  });
+
   it('needs two tasks and a whole rank', () => {
     expect(() => ComposeGenerator.train(seen.slice(0, 1))).toThrow(/at least 2 tasks/);
     expect(() => ComposeGenerator.train(seen, { rank: 1.5 })).toThrow(/rank/);

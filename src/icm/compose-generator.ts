@@ -56,6 +56,15 @@ export interface ComposeGeneratorOptions {
    * its coefficients on them (a few floats), so a seen task's examples can pick its own combination.
    */
   residualRank?: number;
+  /**
+   * What is stored (default `parts`): `parts` = the additive model's part pieces (+ residual pieces);
+   * `tasks` = every seen task's own ΔW, each module's rank cut where it loses least energy until the
+   * codes fit `budgetRatio`; the parts are then computed at generation as the same least-squares
+   * combinations of the stored tasks (untruncated), and a seen task's examples can take its own adapter back.
+   */
+  store?: 'parts' | 'tasks';
+  /** `tasks` store: code bytes ≤ this × the seen adapters' float16 bytes (default 0.235; scales and metadata come on top). */
+  budgetRatio?: number;
 }
 
 export interface ComposeGenerateOptions {
@@ -67,14 +76,19 @@ export interface ComposeGenerateOptions {
   l2?: number;
   /** Rank of the generated adapter (default 8). */
   outputRank?: number;
+  /** Refine when the examples took a seen task's own stored combination (default true). */
+  refineSeen?: boolean;
 }
 
 export interface ComposeGeneratorState {
-  config: { rank: number; bits: QuantBits; ridge: number };
+  config: { rank: number; bits: QuantBits; ridge: number; store?: 'parts' | 'tasks' };
   /** Layout of a piece (rank `rank`, α = rank). */
   layout: FlatLayout;
-  /** `centre`, `mapping:<name>`, `template:<name>`. */
-  pieces: { name: string; values: QuantisedVector }[];
+  /**
+   * `parts` store: `centre`, `mapping:<name>`, `template:<name>`, `residual:<k>`; `tasks` store:
+   * `task:<name>` in the order of `seen`, each with its kept rank per module (layout order; the rest zero).
+   */
+  pieces: { name: string; values: QuantisedVector; ranks?: number[] }[];
   tasks: string[];
   /** Seen tasks as candidates: parts and coefficients on the residual pieces (empty without them). */
   seen: { task: string; mapping: string; template: string; residual: number[] }[];
@@ -99,11 +113,17 @@ export class ComposeGenerator {
   constructor(readonly state: ComposeGeneratorState) {}
 
   get mappings(): string[] {
+    if (this.storesTasks) return [...new Set(this.state.seen.map((x) => x.mapping))];
     return this.state.pieces.filter((p) => p.name.startsWith('mapping:')).map((p) => p.name.slice('mapping:'.length));
   }
 
   get templates(): string[] {
+    if (this.storesTasks) return [...new Set(this.state.seen.map((x) => x.template))];
     return this.state.pieces.filter((p) => p.name.startsWith('template:')).map((p) => p.name.slice('template:'.length));
+  }
+
+  private get storesTasks(): boolean {
+    return this.state.config.store === 'tasks';
   }
 
   static train(sets: readonly ComposeTrainingSet[], options: ComposeGeneratorOptions = {}): ComposeGenerator {
@@ -112,14 +132,8 @@ export class ComposeGenerator {
     const bits = options.bits ?? 4;
     const ridge = options.ridge ?? 1e-3;
     if (!(rank >= 1) || !Number.isInteger(rank)) throw new Error(`rank must be a positive integer, got ${rank}`);
-    const mappings = [...new Set(sets.map((s) => s.mapping))];
-    const templates = [...new Set(sets.map((s) => s.template))];
-    const names = ['centre', ...mappings.map((m) => `mapping:${m}`), ...templates.map((t) => `template:${t}`)];
-    // Design matrix [tasks][pieces] and the least-squares map H = (XᵀX + ridge·I')⁻¹ Xᵀ (no ridge on the centre).
-    const x = sets.map((s) => names.map((n) => (n === 'centre' || n === `mapping:${s.mapping}` || n === `template:${s.template}` ? 1 : 0)));
-    const p = names.length;
-    const xtx = Array.from({ length: p }, (_, i) => Array.from({ length: p }, (_, j) => x.reduce((a, r) => a + r[i] * r[j], 0) + (i === j && i > 0 ? ridge : 0)));
-    const h = solveColumns(xtx, names.map((_, i) => x.map((r) => r[i])), 'the compose generator'); // [pieces][tasks]
+    if (options.store === 'tasks') return trainTaskStore(sets, rank, bits, ridge, options.budgetRatio ?? 0.235);
+    const { names, x, h } = additiveMap(sets, ridge);
     const first = sets[0].adapter;
     const moduleNames = [...first.modules.keys()].sort(compareModules);
     const factors = names.map(() => new Map<string, { a: Float32Array; b: Float32Array; dIn: number; dOut: number }>());
@@ -157,7 +171,9 @@ export class ComposeGenerator {
   pieces(): LoraAdapter[] {
     if (!this.pieceAdapters) {
       const segs = segmentsOf(this.state.layout);
-      this.pieceAdapters = this.state.pieces.map((p) => unflattenAdapter(dequantise(p.values, segs), this.state.layout));
+      this.pieceAdapters = this.state.pieces.map((p) =>
+        p.ranks ? unpackRanks(dequantise(p.values, rankSegments(this.state.layout, p.ranks)), this.state.layout, p.ranks) : unflattenAdapter(dequantise(p.values, segs), this.state.layout),
+      );
     }
     return this.pieceAdapters;
   }
@@ -171,6 +187,38 @@ export class ComposeGenerator {
   /** Bytes of the stored pieces (codes and scales). */
   pieceBytes(): number {
     return this.state.pieces.reduce((a, p) => a + codeBytes(p.values.length, p.values.bits) + 4 * p.values.scales.length, 0);
+  }
+
+  /**
+   * The combinations generation chooses from, as piece coefficients: each seen task's own stored
+   * combination (parts store with residual pieces: its parts + residual coefficients; tasks store:
+   * its own adapter), then every seen mapping × seen template (parts store: centre + mapping +
+   * template pieces; tasks store: the least-squares weights of the seen tasks that make those pieces).
+   */
+  private candidates(names: string[]): { mapping: string; template: string; init: number[]; seenTask?: string }[] {
+    const out: { mapping: string; template: string; init: number[]; seenTask?: string }[] = [];
+    if (this.storesTasks) {
+      const seen = this.state.seen;
+      seen.forEach((st, i) => out.push({ mapping: st.mapping, template: st.template, seenTask: st.task, init: seen.map((_, j) => (j === i ? 1 : 0)) }));
+      const { names: parts, h } = additiveMap(seen, this.state.config.ridge);
+      for (const m of this.mappings) {
+        for (const t of this.templates) {
+          const rows = ['centre', `mapping:${m}`, `template:${t}`].map((n) => h[parts.indexOf(n)]);
+          out.push({ mapping: m, template: t, init: seen.map((_, i) => rows.reduce((a, row) => a + row[i], 0)) });
+        }
+      }
+      return out;
+    }
+    for (const st of this.state.seen.filter((x) => x.residual.length > 0)) {
+      const init = names.map((x) =>
+        x === 'centre' || x === `mapping:${st.mapping}` || x === `template:${st.template}` ? 1 : x.startsWith('residual:') ? st.residual[Number(x.slice(9))] : 0,
+      );
+      out.push({ mapping: st.mapping, template: st.template, init, seenTask: st.task });
+    }
+    for (const m of this.mappings) {
+      for (const t of this.templates) out.push({ mapping: m, template: t, init: names.map((x) => (x === 'centre' || x === `mapping:${m}` || x === `template:${t}` ? 1 : 0)) });
+    }
+    return out;
   }
 
   /**
@@ -213,26 +261,16 @@ export class ComposeGenerator {
       // 1. Parts: the combination of a seen mapping and a seen template that explains the examples best
       // (and, with residual pieces, each seen task's own stored combination).
       let best = { mapping: '', template: '', loss: Infinity, init: [] as number[], seenTask: undefined as string | undefined };
-      for (const st of this.state.seen.filter((x) => x.residual.length > 0)) {
-        const init = names.map((x) =>
-          x === 'centre' || x === `mapping:${st.mapping}` || x === `template:${st.template}` ? 1 : x.startsWith('residual:') ? st.residual[Number(x.slice(9))] : 0,
-        );
-        const loss = tf.tidy(() => lossOf(tf.tensor2d(Array.from({ length: layers }, () => init))).dataSync()[0]);
-        if (loss < best.loss) best = { mapping: st.mapping, template: st.template, loss, init, seenTask: st.task };
-      }
-      for (const m of this.mappings) {
-        for (const t of this.templates) {
-          const init = names.map((x) => (x === 'centre' || x === `mapping:${m}` || x === `template:${t}` ? 1 : 0));
-          const loss = tf.tidy(() => lossOf(tf.tensor2d(Array.from({ length: layers }, () => init))).dataSync()[0]);
-          if (loss < best.loss) best = { mapping: m, template: t, loss, init, seenTask: undefined };
-        }
+      for (const cand of this.candidates(names)) {
+        const loss = tf.tidy(() => lossOf(tf.tensor2d(Array.from({ length: layers }, () => cand.init))).dataSync()[0]);
+        if (loss < best.loss) best = { ...cand, seenTask: cand.seenTask, loss };
       }
       // 2. Refinement of per-layer coefficients on the examples.
       const c0 = tf.tensor2d(Array.from({ length: layers }, () => best.init));
       const c = tf.variable(c0.clone());
       created.push(c0, c);
       let loss = best.loss;
-      if (steps > 0) {
+      if (steps > 0 && (best.seenTask === undefined || (options.refineSeen ?? true))) {
         const opt = tf.train.adam(lr);
         for (let s = 0; s < steps; s++) {
           const cost = opt.minimize(() => tf.add(lossOf(c), tf.mul(l2, tf.sum(tf.square(tf.sub(c, c0))))) as tf.Scalar, true, [c]);
@@ -276,6 +314,129 @@ export class ComposeGenerator {
       created.forEach((t) => t.dispose());
     }
   }
+}
+
+/**
+ * The additive model's least-squares map: design matrix x [tasks][parts] (centre, mapping:m,
+ * template:t) and H = (XᵀX + ridge·I')⁻¹ Xᵀ [parts][tasks] (no ridge on the centre), so that part
+ * piece j = Σ_i H[j][i]·ΔW_i.
+ */
+function additiveMap(sets: readonly { mapping: string; template: string }[], ridge: number): { names: string[]; x: number[][]; h: number[][] } {
+  const mappings = [...new Set(sets.map((s) => s.mapping))];
+  const templates = [...new Set(sets.map((s) => s.template))];
+  const names = ['centre', ...mappings.map((m) => `mapping:${m}`), ...templates.map((t) => `template:${t}`)];
+  const x = sets.map((s) => names.map((n) => (n === 'centre' || n === `mapping:${s.mapping}` || n === `template:${s.template}` ? 1 : 0)));
+  const p = names.length;
+  const xtx = Array.from({ length: p }, (_, i) => Array.from({ length: p }, (_, j) => x.reduce((a, r) => a + r[i] * r[j], 0) + (i === j && i > 0 ? ridge : 0)));
+  return { names, x, h: solveColumns(xtx, names.map((_, i) => x.map((r) => r[i])), 'the compose generator') };
+}
+
+/**
+ * `tasks` store: every seen task's ΔW per module as balanced SVD factors of rank `rank`; ranks are
+ * cut, one component at a time, where the component holds the least share of its module's energy
+ * per stored byte, until the codes fit the budget; then quantised with one scale per kept factor.
+ */
+function trainTaskStore(sets: readonly ComposeTrainingSet[], rank: number, bits: QuantBits, ridge: number, budgetRatio: number): ComposeGenerator {
+  const first = sets[0].adapter;
+  const moduleNames = [...first.modules.keys()].sort(compareModules);
+  const f16Bytes = sets.reduce((n, s) => n + 2 * [...s.adapter.modules.values()].reduce((k, m) => k + m.a.size + m.b.size, 0), 0);
+  const perValue = codeBytes(2, bits) / 2;
+  const tasks = sets.map((s) =>
+    moduleNames.map((module) => {
+      const d = moduleDelta(s.adapter, module);
+      const [dOut, dIn] = d.shape;
+      const f = truncatedFactors(d.values, dOut, dIn, rank, 5);
+      let total = 0;
+      for (const v of d.values) total += v * v;
+      // Energy of component q: ‖b[:, q]‖²·‖a[q, :]‖² (= σ_q² for balanced factors).
+      const energy = Array.from({ length: rank }, (_, q) => {
+        let na = 0;
+        let nb = 0;
+        for (let i = 0; i < dIn; i++) na += f.a[q * dIn + i] ** 2;
+        for (let o = 0; o < dOut; o++) nb += f.b[o * rank + q] ** 2;
+        return total > 0 ? (na * nb) / total : 0;
+      });
+      return { ...f, dIn, dOut, energy, kept: rank };
+    }),
+  );
+  let bytes = tasks.reduce((n, t) => n + t.reduce((k, m) => k + m.kept * (m.dIn + m.dOut) * perValue, 0), 0);
+  const budget = budgetRatio * f16Bytes;
+  while (bytes > budget) {
+    let pick: (typeof tasks)[number][number] | undefined;
+    let cost = Infinity;
+    for (const t of tasks) {
+      for (const m of t) {
+        if (m.kept <= 1) continue;
+        const c = m.energy[m.kept - 1] / (m.dIn + m.dOut);
+        if (c < cost) [pick, cost] = [m, c];
+      }
+    }
+    if (!pick) break;
+    pick.kept -= 1;
+    bytes -= (pick.dIn + pick.dOut) * perValue;
+  }
+  const adapter = adapterOf(new Map(moduleNames.map((m, k) => [m, tasks[0][k]])), rank, first.targetModules);
+  try {
+    const layout = flatLayoutOf(adapter);
+    const pieces = sets.map((s, i) => {
+      const ranks = tasks[i].map((m) => m.kept);
+      const values = packRanks(tasks[i], rank, ranks);
+      return { name: `task:${s.task}`, ranks, values: quantise(values, rankSegments(layout, ranks), bits) };
+    });
+    const seen = sets.map((s) => ({ task: s.task, mapping: s.mapping, template: s.template, residual: [] as number[] }));
+    return new ComposeGenerator({ config: { rank, bits, ridge, store: 'tasks' }, layout, pieces, tasks: sets.map((s) => s.task), seen });
+  } finally {
+    disposeFactors(adapter);
+  }
+}
+
+/** One scale per kept factor: A [kept, dIn] then B [dOut, kept] per module, in layout order. */
+export function rankSegments(layout: FlatLayout, ranks: readonly number[]): { offset: number; length: number }[] {
+  const out: { offset: number; length: number }[] = [];
+  let offset = 0;
+  for (let k = 0; k < ranks.length; k++) {
+    const a = layout.entries[2 * k];
+    const b = layout.entries[2 * k + 1];
+    for (const length of [ranks[k] * a.shape[1], b.shape[0] * ranks[k]]) {
+      out.push({ offset, length });
+      offset += length;
+    }
+  }
+  return out;
+}
+
+/** The kept components of each module's factors, packed in `rankSegments` order. */
+function packRanks(modules: readonly { a: Float32Array; b: Float32Array; dIn: number; dOut: number }[], rank: number, ranks: readonly number[]): Float32Array {
+  const out = new Float32Array(modules.reduce((n, m, k) => n + ranks[k] * (m.dIn + m.dOut), 0));
+  let at = 0;
+  modules.forEach((m, k) => {
+    const r = ranks[k];
+    out.set(m.a.subarray(0, r * m.dIn), at);
+    at += r * m.dIn;
+    for (let o = 0; o < m.dOut; o++) for (let q = 0; q < r; q++) out[at + o * r + q] = m.b[o * rank + q];
+    at += m.dOut * r;
+  });
+  return out;
+}
+
+/** A rank-`layout.rank` adapter from packed kept components (the cut components zero). */
+function unpackRanks(values: Float32Array, layout: FlatLayout, ranks: readonly number[]): LoraAdapter {
+  const rank = layout.rank;
+  const modules = new Map<string, { a: Float32Array; b: Float32Array; dIn: number; dOut: number }>();
+  let at = 0;
+  ranks.forEach((r, k) => {
+    const entry = layout.entries[2 * k];
+    const dIn = entry.shape[1];
+    const dOut = layout.entries[2 * k + 1].shape[0];
+    const a = new Float32Array(rank * dIn);
+    a.set(values.subarray(at, at + r * dIn));
+    at += r * dIn;
+    const b = new Float32Array(dOut * rank);
+    for (let o = 0; o < dOut; o++) for (let q = 0; q < r; q++) b[o * rank + q] = values[at + o * r + q];
+    at += dOut * r;
+    modules.set(entry.module, { a, b, dIn, dOut });
+  });
+  return adapterOf(modules, rank, layout.targetModules);
 }
 
 /**

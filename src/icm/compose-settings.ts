@@ -5,7 +5,10 @@
 import type { ComposeGenerateOptions, ComposeGeneratorOptions } from './compose-generator.js';
 
 /** Generation: 60 refinement steps (Adam, learning rate 0.05), L2 0.3 towards the inferred combination, rank-8 output. */
-export const COMPOSE_GENERATION_DEFAULTS = Object.freeze({ steps: 60, learningRate: 0.05, l2: 0.3, outputRank: 8 } satisfies Required<ComposeGenerateOptions>);
+export const COMPOSE_GENERATION_DEFAULTS = Object.freeze({ steps: 60, learningRate: 0.05, l2: 0.3, outputRank: 8, refineSeen: true } satisfies Required<ComposeGenerateOptions>);
 
-/** Training: rank-4 pieces stored 4-bit, 8 residual pieces (bench:icm's full run). */
-export const COMPOSE_TRAIN_DEFAULTS = Object.freeze({ rank: 4, bits: 4, residualRank: 8 } satisfies ComposeGeneratorOptions);
+/**
+ * Training: every seen task stored (rank ≤ 4, ranks cut to 0.235× the seen adapters' float16 bytes, 4-bit);
+ * the parts are composed from them at generation (bench:icm's main design).
+ */
+export const COMPOSE_TRAIN_DEFAULTS = Object.freeze({ rank: 4, bits: 4, store: 'tasks', budgetRatio: 0.235 } satisfies ComposeGeneratorOptions);

@@ -41,6 +41,16 @@ describe('compose generator files', () => {
     });
   });
 
+  it('reads the parts of a tasks-store file from its seen tasks (it stores tasks, not part pieces)', () => {
+    const sut = ComposeGenerator.train(SETS, { rank: 2, bits: 4, store: 'tasks' });
+    const info = readComposeFileInfo(serialiseComposeGenerator(sut, { design: 'compose' }));
+    sut.dispose();
+    expect(info.mappings).toEqual(['m0', 'm1', 'm2']);
+    expect(info.templates).toEqual(['t0', 't1']);
+    expect(info.tasks).toEqual(SETS.map((s) => s.task));
+    expect(info.residualPieces).toBe(0);
+  });
+
   it('refuses other files: a basis generator, random bytes', () => {
     const basis = BasisGenerator.train(SETS.slice(0, 3).map((s, i) => ({ task: s.task, condition: Float32Array.from([i, 1, 0]), checkpoints: [s.adapter] })), { rank: 2 });
     const basisFile = serialiseBasisGenerator(basis, {});

@@ -40,10 +40,13 @@ export function readComposeFileInfo(bytes: Uint8Array): ComposeFileInfo {
   }
   const pieces = JSON.parse(meta.pieces ?? '[]') as string[];
   const after = (prefix: string) => pieces.filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length));
-  const config = JSON.parse(meta.config ?? '{}') as { rank?: number; bits?: number | string };
+  const config = JSON.parse(meta.config ?? '{}') as { rank?: number; bits?: number | string; store?: string };
+  // The tasks store keeps every seen task (its parts in `seen`), the parts store one piece per part.
+  const seen = JSON.parse(meta.seen ?? '[]') as { mapping: string; template: string }[];
+  const tasksStore = config.store === 'tasks';
   return {
-    mappings: after('mapping:'),
-    templates: after('template:'),
+    mappings: tasksStore ? [...new Set(seen.map((s) => s.mapping))] : after('mapping:'),
+    templates: tasksStore ? [...new Set(seen.map((s) => s.template))] : after('template:'),
     tasks: JSON.parse(meta.tasks ?? '[]') as string[],
     residualPieces: after('residual:').length,
     rank: Number(config.rank),

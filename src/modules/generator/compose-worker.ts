@@ -53,7 +53,7 @@ export interface ComposeGenerationInfo {
   settings: typeof COMPOSE_GENERATION_DEFAULTS;
 }
 
-/** Fits the part pieces (content → mapping, format → template) over the sets' adapters. */
+/** Trains a compose generator over the sets' adapters (content → mapping, format → template). */
 export function trainCompose(
   sets: readonly ComposeWorkerSet[],
   config: ModelConfig,
@@ -63,10 +63,11 @@ export function trainCompose(
   const started = performance.now();
   const rank = options.rank ?? COMPOSE_TRAIN_DEFAULTS.rank;
   const bits = options.bits ?? COMPOSE_TRAIN_DEFAULTS.bits;
-  const residualRank = options.residualRank ?? COMPOSE_TRAIN_DEFAULTS.residualRank;
+  // residualRank asks for the part-piece store (bench:icm's earlier design); by default every task is stored.
+  const store = options.residualRank === undefined ? { ...COMPOSE_TRAIN_DEFAULTS } : { store: 'parts' as const, residualRank: options.residualRank };
   const generator = ComposeGenerator.train(
     sets.map((s) => ({ task: s.task, mapping: s.content, template: s.format, adapter: s.adapter })),
-    { rank, bits, residualRank },
+    { ...store, rank, bits },
   );
   try {
     const bytes = serialiseComposeGenerator(generator, { design: 'compose', ...extra });
