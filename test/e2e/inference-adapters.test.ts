@@ -33,7 +33,13 @@ describe('PEFT adapters in and out over HTTP', () => {
 
   beforeAll(async () => {
     fixture = await createModelFixture();
-    app = await startTestApp({ env: { LETHE_MODEL_DIR: fixture.dir, LETHE_MODEL_ID: 'tiny', LETHE_INFERENCE_WORKERS: '1' } });
+    // The prefetch of named adapters is opt-in (read by ModelHost when the app is made).
+    process.env.LETHE_ADAPTER_PREFETCH = 'true';
+    try {
+      app = await startTestApp({ env: { LETHE_MODEL_DIR: fixture.dir, LETHE_MODEL_ID: 'tiny', LETHE_INFERENCE_WORKERS: '1' } });
+    } finally {
+      delete process.env.LETHE_ADAPTER_PREFETCH;
+    }
     await app.app.get(ModelHost).whenReady();
     operator = (await http(app.baseUrl, 'POST', '/v1/admin/api-keys', { key: app.adminKey, body: { name: 'op', role: 'operator' } })).body;
     clientKey = (await http(app.baseUrl, 'POST', '/v1/admin/api-keys', { key: app.adminKey, body: { name: 'c', role: 'client' } })).body.key;

@@ -86,10 +86,14 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
   tokenizer?: TextTokenizer;
   info?: EngineInfo;
   /**
-   * Named adapters are prefetched when their job is queued unless LETHE_ADAPTER_PREFETCH=false
-   * when this host is made: an A/B switch for benchmarks (issue 13), not a product setting.
+   * Named adapters are prefetched when their job is queued with LETHE_ADAPTER_PREFETCH=true when
+   * this host is made; off by default: an A/B switch (issue 13), not a product setting. Measured on
+   * embedded Postgres (docs/benchmarks.md): the same Zipf throughput with and without, and longer
+   * cold loads with (more of them in flight at once on the single session), because there the
+   * service is CPU-bound, not waiting; a remote Postgres, where a load is network wait, is where it
+   * should pay (not measured).
    */
-  private readonly prefetch = process.env.LETHE_ADAPTER_PREFETCH !== 'false';
+  private readonly prefetch = process.env.LETHE_ADAPTER_PREFETCH === 'true';
 
   constructor(
     @Inject(CONFIG) private readonly config: LetheConfig,
