@@ -49,8 +49,10 @@ export class LoraRowCache {
  * as its own factors A [r_i, dIn] / B [dOut, r_i] (zero-padded to the largest row rank), so a batch
  * of rows with different adapters costs each row its own rank instead of the batch's summed rank
  * (rank stacking, stackLora). Strengths and α/r are folded into B. Never averages A's and B's.
- * Measured on WASM (demo model, 8 rows, 8 distinct rank-8 adapters): no faster than stacking, whose
- * decode steps are bound by kernel dispatch, not FLOPs, so the inference engine keeps stacking there.
+ * On WASM the forward pass applies it with one fused kernel per module (wasm-kernels-lora.ts).
+ * Measured there (demo model, 8 rows, 8 distinct rank-8 adapters): decode steps ~9 % faster than
+ * rank stacking, prefills ~36 % slower (JS loops against XNNPACK's SIMD products), so the inference
+ * engine keeps stacking unless LETHE_ROW_LORA=fused (docs/benchmarks.md, issue 13).
  */
 export function rowLora(model: LoraBase, plans: PlanEntry[][], cache = new LoraRowCache()): LoraApplication {
   const seen = new Set<LoraAdapter>();

@@ -320,7 +320,8 @@ export class InferenceEngine {
    * The batch's LoRA: a plan shared by every row (the common case: one task adapter, or gates at
    * 0/1) is stacked once and kept (owned false), and merged into the weights from its second use
    * (sharedFor); per-row plans are stacked for this batch only.
-   * (A per-row BGMV path was measured slower than stacking on WASM: docs/benchmarks.md.)
+   * (The per-row BGMV path, even with its fused WASM kernel, measured no faster than stacking on
+   * the demo model's short answers: rowLora option, docs/benchmarks.md.)
    */
   private applicationFor(rows: ReadonlyArray<{ plan: EngineRow['plan'] }>, plans: PlanEntry[][]): { lora?: LoraApplication; owned: boolean } {
     if (!plans.some((p) => p.length > 0)) return { owned: false };
