@@ -186,12 +186,22 @@ describe('the compose generator in the service', () => {
     expect(job.state, JSON.stringify(job.output)).toBe('completed');
     const [newest] = (await http(app.baseUrl, 'GET', '/v1/generator', { key: operator })).body.items;
     expect(newest).toMatchObject({ version: 3, status: 'ready', source: null, jobId: train.body.jobId });
-    expect(newest.metrics).toMatchObject({ design: 'compose', tasks: ['y-bare', 'y-know'], mappings: ['year'], templates: ['bare', 'know'], rank: 2, residualPieces: 1, generatorBytes: newest.sizeBytes });
+    expect(newest.metrics).toMatchObject({ design: 'compose', store: 'parts', tasks: ['y-bare', 'y-know'], mappings: ['year'], templates: ['bare', 'know'], rank: 2, residualPieces: 1, generatorBytes: newest.sizeBytes });
     expect(newest.metrics.storageRatioF16).toBeCloseTo(newest.metrics.generatorBytes / newest.metrics.adapterBytesF16, 10);
 
-    const gen = await http(app.baseUrl, 'POST', '/v1/adapters/generate', { key: operator, body: { task: 'y-know', name: 'y-know-composed' } });
-    expect(gen.status, JSON.stringify(gen.body)).toBe(201);
-    expect(gen.body.lineage).toMatchObject({ generatorVersion: 3, design: 'compose', task: 'y-know' });
-    expect(gen.body.lineage.generatorSource).toBeUndefined();
+    // Default: every labelled task stored (the tasks store, as the shipped generator).
+    const byTasks = await http(app.baseUrl, 'POST', '/v1/generator/train', { key: operator, body: { design: 'compose' } });
+    expect(byTasks.status, JSON.stringify(byTasks.body)).toBe(202);
+    const job2 = await app.app.get(JobQueue).waitForJob('generator.train', byTasks.body.jobId, { timeoutMs: 120_000, pollMs: 250 });
+    expect(job2.state, JSON.stringify(job2.output)).toBe('completed');
+    const [v4] = (await http(app.baseUrl, 'GET', '/v1/generator', { key: operator })).body.items;
+    expect(v4).toMatchObject({ version: 4, status: 'ready', metrics: { design: 'compose', store: 'tasks', tasks: ['y-bare', 'y-know'], residualPieces: 0 } });
+
+    for (const version of [3, 4]) {
+      const gen = await http(app.baseUrl, 'POST', '/v1/adapters/generate', { key: operator, body: { task: 'y-know', name: `y-know-composed-${version}`, generator: version } });
+      expect(gen.status, JSON.stringify(gen.body)).toBe(201);
+      expect(gen.body.lineage).toMatchObject({ generatorVersion: version, design: 'compose', task: 'y-know' });
+      expect(gen.body.lineage.generatorSource).toBeUndefined();
+    }
   }, 300_000);
 });

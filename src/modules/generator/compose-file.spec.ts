@@ -34,6 +34,7 @@ describe('compose generator files', () => {
       mappings: ['m0', 'm1', 'm2'],
       templates: ['t0', 't1'],
       tasks: SETS.map((s) => s.task),
+      store: 'parts',
       residualPieces: 2,
       rank: 2,
       bits: 4,
@@ -48,6 +49,7 @@ describe('compose generator files', () => {
     expect(info.mappings).toEqual(['m0', 'm1', 'm2']);
     expect(info.templates).toEqual(['t0', 't1']);
     expect(info.tasks).toEqual(SETS.map((s) => s.task));
+    expect(info.store).toBe('tasks');
     expect(info.residualPieces).toBe(0);
   });
 

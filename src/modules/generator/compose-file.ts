@@ -15,6 +15,8 @@ export interface ComposeFileInfo {
   templates: string[];
   /** Seen tasks (`mapping/template` in bench:icm's files). */
   tasks: string[];
+  /** What the file stores: every seen task (`tasks`) or part pieces (`parts`). */
+  store: 'parts' | 'tasks';
   /** Residual pieces (each seen task keeps its coefficients on them). */
   residualPieces: number;
   rank: number;
@@ -48,6 +50,7 @@ export function readComposeFileInfo(bytes: Uint8Array): ComposeFileInfo {
     mappings: tasksStore ? [...new Set(seen.map((s) => s.mapping))] : after('mapping:'),
     templates: tasksStore ? [...new Set(seen.map((s) => s.template))] : after('template:'),
     tasks: JSON.parse(meta.tasks ?? '[]') as string[],
+    store: tasksStore ? 'tasks' : 'parts',
     residualPieces: after('residual:').length,
     rank: Number(config.rank),
     bits: config.bits ?? 'unknown',

@@ -25,6 +25,8 @@ export interface ComposeWorkerSet {
 
 export interface ComposeTrainMetrics {
   design: 'compose';
+  /** What the file stores: every task (`tasks`, the default) or part pieces (`parts`, with residualRank). */
+  store: 'parts' | 'tasks';
   tasks: string[];
   mappings: string[];
   templates: string[];
@@ -77,6 +79,7 @@ export function trainCompose(
       bytes,
       metrics: {
         design: 'compose',
+        store: generator.state.config.store ?? 'parts',
         tasks: sets.map((s) => s.task),
         mappings: generator.mappings,
         templates: generator.templates,

@@ -87,7 +87,7 @@ export class GeneratorService {
       backend: this.config.backend,
       generator: new Uint8Array(await this.repo.readBytes(generator.id)),
       seed,
-      // Both: the CVAE reads a trained task's condition, the basis generator the examples.
+      // Both: the CVAE reads a trained task's condition, the basis and compose generators the examples.
       ...(task?.condition && { condition: task.condition }),
       examples: task?.examples ?? dto.examples!.map((e) => ({ prompt: e.prompt, completion: e.completion })),
     };

@@ -76,6 +76,7 @@ export class ShippedGeneratorService implements OnApplicationBootstrap {
       source: SHIPPED_SOURCE,
       file: SHIPPED_COMPOSE_GENERATOR_FILE,
       modelKey,
+      store: info.store,
       tasks: info.tasks,
       mappings: info.mappings,
       templates: info.templates,
