@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AdapterDto, mapAdapter } from '../adapters/adapter.dto.js';
 import { Principal, Roles, type AuthPrincipal } from '../auth/auth.decorators.js';
 import { GenerateAdapterDto, GeneratorListDto, mapGenerator, TrainGeneratorDto, TrainGeneratorResponseDto } from './generator.dto.js';
@@ -16,7 +16,7 @@ export class GeneratorController {
   @Post('train')
   @HttpCode(202)
   @ApiAcceptedResponse({ type: TrainGeneratorResponseDto })
-  @ApiConflictResponse({ description: 'fewer than 2 trained tasks' })
+  @ApiConflictResponse({ description: 'fewer than 2 trained tasks (compose: trained tasks with parts)' })
   train(@Body() dto: TrainGeneratorDto, @Principal() who: AuthPrincipal): Promise<TrainGeneratorResponseDto> {
     return this.generator.requestTraining(dto ?? {}, who.keyId);
   }
@@ -38,7 +38,8 @@ export class GenerateAdapterController {
 
   @Post('generate')
   @ApiCreatedResponse({ type: AdapterDto })
-  @ApiConflictResponse({ description: 'no generator is trained yet' })
+  @ApiNotFoundResponse({ description: 'unknown task, or unknown generator version (`generator`)' })
+  @ApiConflictResponse({ description: 'no generator version is ready, or the chosen one is not ready' })
   async generate(@Body() dto: GenerateAdapterDto, @Principal() who: AuthPrincipal): Promise<AdapterDto> {
     return mapAdapter(await this.generator.generate(dto, who.keyId));
   }
