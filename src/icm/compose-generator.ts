@@ -5,14 +5,18 @@
  *
  *   ΔW(m, t) ≈ ΔW_centre + ΔW_mapping(m) + ΔW_template(t)
  *
- * - training (seen tasks only): each module's ΔW = (α/r)·B·A of every seen task's adapter; the part
- *   pieces are the least-squares fit of that additive model over the seen tasks (a small ridge fixes
- *   the gauge: a constant can move between centre, mappings and templates); every piece is re-factored
- *   to rank `rank` (truncated SVD by orthogonal iteration) and stored quantised (4-bit by default,
- *   one scale per factor);
+ * - training (seen tasks only), two stores: `parts` = each module's ΔW = (α/r)·B·A of every seen
+ *   task's adapter; the part pieces are the least-squares fit of that additive model over the seen
+ *   tasks (a small ridge fixes the gauge: a constant can move between centre, mappings and templates),
+ *   each re-factored to rank `rank` (truncated SVD by orthogonal iteration) and stored quantised (4-bit
+ *   by default, one scale per factor), optionally with residual pieces; `tasks` (the default of the
+ *   service and bench:icm) = every seen task's own ΔW stored (truncated SVD, ranks cut to a byte
+ *   budget, 4-bit), and a part combination is the same least-squares combination of the stored tasks,
+ *   computed at generation without truncating the pieces;
  * - generation, from a new task's in-context examples only (no name, no parts): every combination of
  *   a seen mapping and a seen template is composed and the one whose adapter gives the examples'
- *   completions the lowest loss is chosen (the parts are *inferred*, never given); then per-layer
+ *   completions the lowest loss is chosen (the parts are *inferred*, never given); when those parts
+ *   make a seen task, its own stored combination replaces the composition; then per-layer
  *   coefficients of every piece are refined on the same examples (Adam on the completion loss, an L2
  *   pull towards the chosen combination), as LoraHub composes LoRA modules from a few examples;
  *   the composed ΔW is re-factored to rank `outputRank`.
@@ -63,7 +67,7 @@ export interface ComposeGeneratorOptions {
    * combinations of the stored tasks (untruncated), and a seen task's examples can take its own adapter back.
    */
   store?: 'parts' | 'tasks';
-  /** `tasks` store: code bytes ≤ this × the seen adapters' float16 bytes (default 0.235; scales and metadata come on top). */
+  /** `tasks` store: code bytes ≤ this × the seen adapters' float16 bytes (default 0.25; scales and metadata come on top). */
   budgetRatio?: number;
 }
 
@@ -78,6 +82,13 @@ export interface ComposeGenerateOptions {
   outputRank?: number;
   /** Refine when the examples took a seen task's own stored combination (default true). */
   refineSeen?: boolean;
+  /**
+   * How the combination is chosen (default `parts`): `parts` = the seen mapping × seen template that
+   * explains the examples best, then, when those parts make a seen task, that task's own stored
+   * combination; `all` = seen tasks' own combinations and part combinations compete on the examples'
+   * loss (a seen task can then take a new task's examples).
+   */
+  select?: 'parts' | 'all';
 }
 
 export interface ComposeGeneratorState {
@@ -132,7 +143,7 @@ export class ComposeGenerator {
     const bits = options.bits ?? 4;
     const ridge = options.ridge ?? 1e-3;
     if (!(rank >= 1) || !Number.isInteger(rank)) throw new Error(`rank must be a positive integer, got ${rank}`);
-    if (options.store === 'tasks') return trainTaskStore(sets, rank, bits, ridge, options.budgetRatio ?? 0.235);
+    if (options.store === 'tasks') return trainTaskStore(sets, rank, bits, ridge, options.budgetRatio ?? 0.25);
     const { names, x, h } = additiveMap(sets, ridge);
     const first = sets[0].adapter;
     const moduleNames = [...first.modules.keys()].sort(compareModules);
@@ -261,10 +272,16 @@ export class ComposeGenerator {
       // 1. Parts: the combination of a seen mapping and a seen template that explains the examples best
       // (and, with residual pieces, each seen task's own stored combination).
       let best = { mapping: '', template: '', loss: Infinity, init: [] as number[], seenTask: undefined as string | undefined };
-      for (const cand of this.candidates(names)) {
+      const candidates = this.candidates(names);
+      const byParts = (options.select ?? 'parts') === 'parts';
+      for (const cand of candidates) {
+        if (byParts && cand.seenTask !== undefined) continue;
         const loss = tf.tidy(() => lossOf(tf.tensor2d(Array.from({ length: layers }, () => cand.init))).dataSync()[0]);
         if (loss < best.loss) best = { ...cand, seenTask: cand.seenTask, loss };
       }
+      // Parts that make a seen task: start from that task's own stored combination (its adapter, or parts + residual).
+      const own = byParts ? candidates.find((c) => c.seenTask !== undefined && c.mapping === best.mapping && c.template === best.template) : undefined;
+      if (own) best = { ...own, seenTask: own.seenTask, loss: tf.tidy(() => lossOf(tf.tensor2d(Array.from({ length: layers }, () => own.init))).dataSync()[0]) };
       // 2. Refinement of per-layer coefficients on the examples.
       const c0 = tf.tensor2d(Array.from({ length: layers }, () => best.init));
       const c = tf.variable(c0.clone());

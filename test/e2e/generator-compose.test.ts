@@ -127,7 +127,7 @@ describe('the compose generator in the service', () => {
     expect(l.exampleLoss.inferred).toBeGreaterThan(0);
     // The refinement minimises loss + L2 pull, so the examples' loss does not rise.
     expect(l.exampleLoss.refined).toBeLessThanOrEqual(l.exampleLoss.inferred + 1e-6);
-    expect(l.composeSettings).toEqual({ steps: 60, learningRate: 0.05, l2: 0.3, outputRank: 8, refineSeen: true });
+    expect(l.composeSettings).toEqual({ steps: 60, learningRate: 0.05, l2: 0.3, outputRank: 8, refineSeen: true, select: 'parts' });
 
     const again = await http(app.baseUrl, 'POST', '/v1/adapters/generate', { key: operator, body: { examples: EXAMPLES, generator: l.generatorId, seed: 99, name: 'year-know-b' } });
     expect(again.status, JSON.stringify(again.body)).toBe(201);
