@@ -96,7 +96,7 @@ const options: IcmBenchOptions = {
   compose: {
     train: { rank: 4, bits: 4 },
     designs: {
-      // Main: every seen task's adapter stored (4-bit); parts inferred from the examples and composed from the stored tasks.
+      // Main: every seen task's adapter stored (NF4, a scale per rank component); parts inferred from the examples and composed from the stored tasks.
       compose: { ...COMPOSE_GENERATION_DEFAULTS, steps: composeSteps, train: { ...COMPOSE_TRAIN_DEFAULTS } },
       ...(!quick && {
         'compose, seen tasks compete with part combinations': { ...COMPOSE_GENERATION_DEFAULTS, steps: composeSteps, select: 'all', train: { ...COMPOSE_TRAIN_DEFAULTS } },
@@ -132,7 +132,7 @@ if (args.docs) {
     `Evaluation: greedy, ${options.evalAuthors} authors the adapters never saw × ${options.evalPhrasings} phrasings per task (${details.evalItems} items), exact match of the first line. ` +
     `Generator (\`basis\`): centre + ${generator.rank ?? 'seen tasks − 1'} principal directions of the seen tasks' adapters, ${bits === 'nf4' ? 'NF4 (4-bit NormalFloat; centre uniform 4-bit)' : `${bits}-bit uniform`}, one scale per LoRA factor (clipped to the least squared error); ridge ${generator.ridge} from the task vector (prompt and completion tokens pooled at layers 2 and 4) to coefficients, Gaussian interpolation of the seen tasks at ${generator.interpolation}× the median nearest-task distance; ` +
     `generated = mean over ${options.samples} seeds. ` +
-    `Generator \`compose\` (main): every seen task's ΔW stored as its rank-4 factors, 4-bit (one scale per factor); ` +
+    `Generator \`compose\` (main): every seen task's ΔW stored as its rank-4 balanced SVD factors in NF4 (one scale per rank component); ` +
     `the parts (centre, mapping, template) are the least-squares fit of the additive model ΔW(m, t) ≈ centre + mapping(m) + template(t) over the seen tasks, so every part combination is a weighted sum of the stored tasks; ` +
     `for a task, the seen mapping × seen template whose composition gives its 5 in-context examples the lowest completion loss is taken (parts inferred from the examples, never given; when they make a seen task, its own stored adapter is the start), then per-layer coefficients of every stored task are refined on the same examples (${composeSteps} Adam steps, learning rate 0.05, L2 0.3 towards the candidate) and the result re-factored to rank 8; deterministic (one adapter per task). ` +
     `The part-piece designs store rank-4 pieces of the parts (and residual pieces) instead of the tasks. ` +

@@ -67,7 +67,7 @@ export interface ComposeGeneratorOptions {
    * combinations of the stored tasks (untruncated), and a seen task's examples can take its own adapter back.
    */
   store?: 'parts' | 'tasks';
-  /** `tasks` store: code bytes ≤ this × the seen adapters' float16 bytes (default 0.25; scales and metadata come on top). */
+  /** `tasks` store: cut ranks until code and scale bytes ≤ this × the seen adapters' float16 tensor bytes (default: no cut). */
   budgetRatio?: number;
 }
 
@@ -143,7 +143,7 @@ export class ComposeGenerator {
     const bits = options.bits ?? 4;
     const ridge = options.ridge ?? 1e-3;
     if (!(rank >= 1) || !Number.isInteger(rank)) throw new Error(`rank must be a positive integer, got ${rank}`);
-    if (options.store === 'tasks') return trainTaskStore(sets, rank, bits, ridge, options.budgetRatio ?? 0.25);
+    if (options.store === 'tasks') return trainTaskStore(sets, rank, bits, ridge, options.budgetRatio ?? Infinity);
     const { names, x, h } = additiveMap(sets, ridge);
     const first = sets[0].adapter;
     const moduleNames = [...first.modules.keys()].sort(compareModules);
@@ -351,7 +351,8 @@ function additiveMap(sets: readonly { mapping: string; template: string }[], rid
 /**
  * `tasks` store: every seen task's ΔW per module as balanced SVD factors of rank `rank`; ranks are
  * cut, one component at a time, where the component holds the least share of its module's energy
- * per stored byte, until the codes fit the budget; then quantised with one scale per kept factor.
+ * per stored byte, until codes and scales fit the budget; then quantised with one scale per kept rank
+ * component of each factor.
  */
 function trainTaskStore(sets: readonly ComposeTrainingSet[], rank: number, bits: QuantBits, ridge: number, budgetRatio: number): ComposeGenerator {
   const first = sets[0].adapter;
@@ -376,7 +377,9 @@ function trainTaskStore(sets: readonly ComposeTrainingSet[], rank: number, bits:
       return { ...f, dIn, dOut, energy, kept: rank };
     }),
   );
-  let bytes = tasks.reduce((n, t) => n + t.reduce((k, m) => k + m.kept * (m.dIn + m.dOut) * perValue, 0), 0);
+  // A kept component costs its codes and its two scales (float32).
+  const componentBytes = (m: { dIn: number; dOut: number }) => (m.dIn + m.dOut) * perValue + 8;
+  let bytes = tasks.reduce((n, t) => n + t.reduce((k, m) => k + m.kept * componentBytes(m), 0), 0);
   const budget = budgetRatio * f16Bytes;
   while (bytes > budget) {
     let pick: (typeof tasks)[number][number] | undefined;
@@ -390,7 +393,7 @@ function trainTaskStore(sets: readonly ComposeTrainingSet[], rank: number, bits:
     }
     if (!pick) break;
     pick.kept -= 1;
-    bytes -= (pick.dIn + pick.dOut) * perValue;
+    bytes -= componentBytes(pick);
   }
   const adapter = adapterOf(new Map(moduleNames.map((m, k) => [m, tasks[0][k]])), rank, first.targetModules);
   try {
@@ -407,14 +410,18 @@ function trainTaskStore(sets: readonly ComposeTrainingSet[], rank: number, bits:
   }
 }
 
-/** One scale per kept factor: A [kept, dIn] then B [dOut, kept] per module, in layout order. */
+/**
+ * One scale per kept rank component: per module, the kept rows of A (each dIn values), then the kept
+ * columns of B (each dOut values, stored contiguously), in layout order. Balanced SVD factors carry
+ * √σ in every component, so a scale per factor would give the weaker components only a few levels.
+ */
 export function rankSegments(layout: FlatLayout, ranks: readonly number[]): { offset: number; length: number }[] {
   const out: { offset: number; length: number }[] = [];
   let offset = 0;
   for (let k = 0; k < ranks.length; k++) {
-    const a = layout.entries[2 * k];
-    const b = layout.entries[2 * k + 1];
-    for (const length of [ranks[k] * a.shape[1], b.shape[0] * ranks[k]]) {
+    const dIn = layout.entries[2 * k].shape[1];
+    const dOut = layout.entries[2 * k + 1].shape[0];
+    for (const length of [...Array<number>(ranks[k]).fill(dIn), ...Array<number>(ranks[k]).fill(dOut)]) {
       out.push({ offset, length });
       offset += length;
     }
@@ -430,7 +437,7 @@ function packRanks(modules: readonly { a: Float32Array; b: Float32Array; dIn: nu
     const r = ranks[k];
     out.set(m.a.subarray(0, r * m.dIn), at);
     at += r * m.dIn;
-    for (let o = 0; o < m.dOut; o++) for (let q = 0; q < r; q++) out[at + o * r + q] = m.b[o * rank + q];
+    for (let q = 0; q < r; q++) for (let o = 0; o < m.dOut; o++) out[at + q * m.dOut + o] = m.b[o * rank + q];
     at += m.dOut * r;
   });
   return out;
@@ -449,7 +456,7 @@ function unpackRanks(values: Float32Array, layout: FlatLayout, ranks: readonly n
     a.set(values.subarray(at, at + r * dIn));
     at += r * dIn;
     const b = new Float32Array(dOut * rank);
-    for (let o = 0; o < dOut; o++) for (let q = 0; q < r; q++) b[o * rank + q] = values[at + o * r + q];
+    for (let q = 0; q < r; q++) for (let o = 0; o < dOut; o++) b[o * rank + q] = values[at + q * dOut + o];
     at += dOut * r;
     modules.set(entry.module, { a, b, dIn, dOut });
   });
