@@ -15,6 +15,7 @@ import { importPeftAdapter } from '../../src/engine/peft.js';
 import { disposeAdapter } from '../../src/engine/lora-trainable.js';
 import { ComposeGenerator } from '../../src/icm/compose-generator.js';
 import { serialiseComposeGenerator } from '../../src/icm/compose-generator-io.js';
+import { COMPOSE_GENERATION_DEFAULTS } from '../../src/icm/compose-settings.js';
 import { CONFIG, type LetheConfig } from '../../src/config/config.js';
 import { AuditService } from '../../src/modules/audit/audit.service.js';
 import { modelKeyOf, SHIPPED_COMPOSE_GENERATOR_FILE } from '../../src/modules/generator/compose-file.js';
@@ -127,7 +128,7 @@ describe('the compose generator in the service', () => {
     expect(l.exampleLoss.inferred).toBeGreaterThan(0);
     // The refinement minimises loss + L2 pull, so the examples' loss does not rise.
     expect(l.exampleLoss.refined).toBeLessThanOrEqual(l.exampleLoss.inferred + 1e-6);
-    expect(l.composeSettings).toEqual({ steps: 60, learningRate: 0.05, l2: 0.3, outputRank: 8, refineSeen: true, select: 'parts' });
+    expect(l.composeSettings).toEqual({ ...COMPOSE_GENERATION_DEFAULTS }); // bench:icm's main settings
 
     const again = await http(app.baseUrl, 'POST', '/v1/adapters/generate', { key: operator, body: { examples: EXAMPLES, generator: l.generatorId, seed: 99, name: 'year-know-b' } });
     expect(again.status, JSON.stringify(again.body)).toBe(201);

@@ -26,12 +26,12 @@ const UNSEEN_AUTHORS = 10;
 const PHRASINGS = 3;
 /**
  * Items the generated adapter must answer beyond the base model: exactly (fact and format), and with
- * the right fact in any format. Measured with bench:icm's compose generator (tasks store, the run's 24
- * seen tasks): base 0 and 0, generated 10 exact and 13 with the right fact of 30 (an adapter trained on
- * the task: 47 % exact in bench:icm); a broken generation (parts wrong, or bench:icm --quick's generator)
- * gives 0.
+ * the right fact in any format. Measured with bench:icm's main compose generator (tasks store, NF4, the
+ * full run's 24 seen tasks): base 0 and 0, generated 10 exact and 11 with the right fact of 30 (an
+ * adapter trained on the task: 47 % exact in bench:icm); a broken generation (parts wrong, or
+ * bench:icm --quick's generator) gives 0.
  */
-const MARGIN = { exact: 6, fact: 8 };
+const MARGIN = { exact: 6, fact: 7 };
 
 describe('a task from examples alone, with the generator shipped with the demo model', () => {
   let app: TestApp;

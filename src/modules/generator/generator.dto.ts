@@ -28,7 +28,7 @@ export class TrainGeneratorDto {
   @IsIn(GENERATOR_DESIGNS)
   design?: GeneratorDesign;
   @ApiPropertyOptional({ minimum: 1, maximum: 64, description: 'basis: directions (default: trained tasks − 1); compose: largest rank of every stored task or piece (default 4)' }) @IsOptional() @IsInt() @Min(1) @Max(64) rank?: number;
-  @ApiPropertyOptional({ enum: [4, 8, 16, 'nf4'], default: 4, description: 'basis / compose: storage of the basis or pieces (nf4: 4-bit NormalFloat)' }) @IsOptional() @IsIn(['nf4', 4, 8, 16]) bits?: 'nf4' | 4 | 8 | 16;
+  @ApiPropertyOptional({ enum: [4, 8, 16, 'nf4'], description: 'basis / compose: storage of the basis or stored tasks (nf4: 4-bit NormalFloat; default basis 4, compose nf4)' }) @IsOptional() @IsIn(['nf4', 4, 8, 16]) bits?: 'nf4' | 4 | 8 | 16;
   @ApiPropertyOptional({ minimum: 0, maximum: 32, description: 'compose: store rank-4 part pieces and this many residual pieces instead of every task (the earlier design; at most labelled tasks − 1)' }) @IsOptional() @IsInt() @Min(0) @Max(32) residualRank?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 2000, default: 60 }) @IsOptional() @IsInt() @Min(1) @Max(2000) epochs?: number;
   @ApiPropertyOptional({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }) @IsOptional() @IsInt() @Min(0) @Max(2 ** 31 - 1) seed?: number;
