@@ -10,9 +10,10 @@
  *   tasks (a small ridge fixes the gauge: a constant can move between centre, mappings and templates),
  *   each re-factored to rank `rank` (truncated SVD by orthogonal iteration) and stored quantised (4-bit
  *   by default, one scale per factor), optionally with residual pieces; `tasks` (the default of the
- *   service and bench:icm) = every seen task's own ΔW stored (truncated SVD, ranks cut to a byte
- *   budget, 4-bit), and a part combination is the same least-squares combination of the stored tasks,
- *   computed at generation without truncating the pieces;
+ *   service and bench:icm) = every seen task's own ΔW stored (truncated SVD factors, one scale per
+ *   rank component, NF4 in the service; ranks cut only to fit a given byte budget), and a part
+ *   combination is the same least-squares combination of the stored tasks, computed at generation
+ *   without truncating the pieces;
  * - generation, from a new task's in-context examples only (no name, no parts): every combination of
  *   a seen mapping and a seen template is composed and the one whose adapter gives the examples'
  *   completions the lowest loss is chosen (the parts are *inferred*, never given); when those parts
@@ -30,7 +31,7 @@ import { ensureGradients } from '../engine/gradients.js';
 import { stackLora } from '../engine/lora.js';
 import { buildLmBatch, maskedCrossEntropy } from '../engine/trainer-loss.js';
 import type { TransformerModel } from '../engine/transformer.js';
-import { flatLayoutOf, flattenAdapter, unflattenAdapter, type FlatLayout } from './flatten.js';
+import { flatLayoutOf, flattenAdapter, sortedModuleNames, unflattenAdapter, type FlatLayout } from './flatten.js';
 import { symmetricEigen } from './pca.js';
 import { codeBytes, dequantise, quantise, type QuantBits, type QuantisedVector } from './quantize.js';
 import { SeededRandom } from './random.js';
@@ -270,7 +271,7 @@ export class ComposeGenerator {
     const created: tf.Tensor[] = [ids, targets, mask];
     try {
       // 1. Parts: the combination of a seen mapping and a seen template that explains the examples best
-      // (and, with residual pieces, each seen task's own stored combination).
+      // (select 'all': seen tasks' own stored combinations compete too).
       let best = { mapping: '', template: '', loss: Infinity, init: [] as number[], seenTask: undefined as string | undefined };
       const candidates = this.candidates(names);
       const byParts = (options.select ?? 'parts') === 'parts';
@@ -356,7 +357,8 @@ function additiveMap(sets: readonly { mapping: string; template: string }[], rid
  */
 function trainTaskStore(sets: readonly ComposeTrainingSet[], rank: number, bits: QuantBits, ridge: number, budgetRatio: number): ComposeGenerator {
   const first = sets[0].adapter;
-  const moduleNames = [...first.modules.keys()].sort(compareModules);
+  // The flat layout's module order: packing, scales and unpacking all follow it.
+  const moduleNames = sortedModuleNames(first);
   const f16Bytes = sets.reduce((n, s) => n + 2 * [...s.adapter.modules.values()].reduce((k, m) => k + m.a.size + m.b.size, 0), 0);
   const perValue = codeBytes(2, bits) / 2;
   const tasks = sets.map((s) =>
