@@ -81,8 +81,6 @@ export interface ComposeGenerateOptions {
   l2?: number;
   /** Rank of the generated adapter (default 8). */
   outputRank?: number;
-  /** Refine when the examples took a seen task's own stored combination (default true). */
-  refineSeen?: boolean;
   /**
    * How the combination is chosen (default `parts`): `parts` = the seen mapping × seen template that
    * explains the examples best, then, when those parts make a seen task, that task's own stored
@@ -288,7 +286,7 @@ export class ComposeGenerator {
       const c = tf.variable(c0.clone());
       created.push(c0, c);
       let loss = best.loss;
-      if (steps > 0 && (best.seenTask === undefined || (options.refineSeen ?? true))) {
+      if (steps > 0) {
         const opt = tf.train.adam(lr);
         for (let s = 0; s < steps; s++) {
           const cost = opt.minimize(() => tf.add(lossOf(c), tf.mul(l2, tf.sum(tf.square(tf.sub(c, c0))))) as tf.Scalar, true, [c]);

@@ -5,7 +5,7 @@
 import type { ComposeGenerateOptions, ComposeGeneratorOptions } from './compose-generator.js';
 
 /** Generation: 60 refinement steps (Adam, learning rate 0.05), L2 0.3 towards the inferred combination, rank-8 output. */
-export const COMPOSE_GENERATION_DEFAULTS = Object.freeze({ steps: 60, learningRate: 0.05, l2: 0.3, outputRank: 8, refineSeen: true, select: 'parts' } satisfies Required<ComposeGenerateOptions>);
+export const COMPOSE_GENERATION_DEFAULTS = Object.freeze({ steps: 60, learningRate: 0.05, l2: 0.3, outputRank: 8, select: 'parts' } satisfies Required<ComposeGenerateOptions>);
 
 /**
  * Training: every seen task stored (rank ≤ 4, NF4 with one scale per rank component, no rank cut); the

@@ -56,6 +56,17 @@ export function adapterBytesF16(adapter: LoraAdapter, model: ModelConfig): numbe
   return serializeSafetensors(half, parsed.metadata).byteLength;
 }
 
+/** A generator file's size against the checkpoints it was trained on and against one float16 adapter per task. */
+export function storageMetrics(generatorBytes: number, checkpointBytes: number, adapterBytesF16: number) {
+  return {
+    generatorBytes,
+    checkpointBytes,
+    storageRatio: generatorBytes / checkpointBytes,
+    adapterBytesF16,
+    storageRatioF16: generatorBytes / adapterBytesF16,
+  };
+}
+
 /**
  * Trains an AdapterGenerator on all sets (every checkpoint must have the same layout) and
  * serialises it with `extra` metadata (for example the service's version id).

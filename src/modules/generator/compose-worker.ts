@@ -10,7 +10,7 @@ import { exportPeftAdapter } from '../../engine/peft.js';
 import { ComposeGenerator } from '../../icm/compose-generator.js';
 import { deserialiseComposeGenerator, serialiseComposeGenerator } from '../../icm/compose-generator-io.js';
 import { COMPOSE_GENERATION_DEFAULTS, COMPOSE_TRAIN_DEFAULTS } from '../../icm/compose-settings.js';
-import { adapterBytes, adapterBytesF16 } from '../../icm/generator-training.js';
+import { adapterBytes, adapterBytesF16, storageMetrics } from '../../icm/generator-training.js';
 import type { QuantBits } from '../../icm/quantize.js';
 import type { TaskExample } from '../../icm/task-suite.js';
 import { loadTaskModel, taskCondition } from '../../icm/task-training.js';
@@ -88,11 +88,7 @@ export function trainCompose(
         bits,
         samples: sets.length,
         seconds: (performance.now() - started) / 1000,
-        generatorBytes: bytes.byteLength,
-        checkpointBytes,
-        storageRatio: bytes.byteLength / checkpointBytes,
-        adapterBytesF16: f16,
-        storageRatioF16: bytes.byteLength / f16,
+        ...storageMetrics(bytes.byteLength, checkpointBytes, f16),
       },
     };
   } finally {

@@ -17,7 +17,7 @@ import { serveWorkerTask } from '../../engine/worker/worker-task.js';
 import { BasisGenerator } from '../../icm/basis-generator.js';
 import { deserialiseBasisGenerator, isBasisGeneratorFile, serialiseBasisGenerator } from '../../icm/basis-generator-io.js';
 import { deserialiseGenerator } from '../../icm/generator-io.js';
-import { adapterBytes, adapterBytesF16, trainTaskGenerator, type GeneratorMetrics, type TaskCheckpointSet } from '../../icm/generator-training.js';
+import { adapterBytes, adapterBytesF16, storageMetrics, trainTaskGenerator, type GeneratorMetrics, type TaskCheckpointSet } from '../../icm/generator-training.js';
 import { taskVector } from '../../icm/task-vector.js';
 import type { TaskExample } from '../../icm/task-suite.js';
 import { loadTaskModel, taskCondition } from '../../icm/task-training.js';
@@ -181,11 +181,7 @@ async function trainBasis(input: TrainInput, sets: TaskCheckpointSet[], config: 
       finalMse: NaN,
       finalKl: NaN,
       seconds: (performance.now() - started) / 1000,
-      generatorBytes: bytes.byteLength,
-      checkpointBytes,
-      storageRatio: bytes.byteLength / checkpointBytes,
-      adapterBytesF16: f16,
-      storageRatioF16: bytes.byteLength / f16,
+      ...storageMetrics(bytes.byteLength, checkpointBytes, f16),
     },
   };
 }
