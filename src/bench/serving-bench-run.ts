@@ -113,7 +113,7 @@ export interface ServingRun {
   workers: number;
 }
 
-interface Trio {
+export interface Trio {
   services: Record<Way, BenchService>;
   bodies: Record<Way, Array<Record<string, unknown>>>;
   plans: RoutingPlan[];
@@ -196,7 +196,7 @@ function emptyZipf(sizes: ServingSizes): ZipfResult & { warmLoadMs: number } {
 }
 
 /** Boots base, static and routed, learns the routed plans (one pass, also the warm-up) and builds each way's bodies. */
-async function startTrio(modelDir: string, state: { dir: string; adminKey: string }, world: ServingWorld, sizes: ServingSizes, env: Record<string, string>, log: (l: string) => void): Promise<Trio> {
+export async function startTrio(modelDir: string, state: { dir: string; adminKey: string }, world: ServingWorld, sizes: ServingSizes, env: Record<string, string>, log: (l: string) => void): Promise<Trio> {
   const dirs: string[] = [];
   const started: BenchService[] = [];
   const boot = async (dir: string) => {

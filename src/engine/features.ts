@@ -71,7 +71,9 @@ function runChunks(
     const chunk = tokenIds.slice(start, start + size);
     const batch = leftPadBatch(chunk, model.config.padTokenId ?? 0);
     const cache = options.keepPrefill ? new KvCache() : undefined;
-    const out = model.forward(batch, { cache, lora: options.lora, logits: cache ? 'last' : 'none', hiddenStates: true });
+    const withPooled = options.pooled !== false;
+    // Without pooling only final positions are read: the last layer need not run the others.
+    const out = model.forward(batch, { cache, lora: options.lora, logits: cache ? 'last' : 'none', hiddenStates: true, finalOnly: !withPooled });
     if (cache) {
       try {
         const logits = out.logits!.dataSync() as Float32Array;
@@ -88,7 +90,6 @@ function runChunks(
         cache.dispose();
       }
     }
-    const withPooled = options.pooled !== false;
     const [layerData, finalData] = tf.tidy(() => {
       // Stack the layers' pooled vectors, [layers+1, b, d], to read them back in one transfer.
       let means: Float32Array | undefined;
@@ -97,10 +98,9 @@ function runChunks(
         const count = tf.sum(mask, 1); // [b, 1]
         means = tf.stack(out.hiddenStates!.map((h) => tf.div(tf.sum(tf.mul(h, mask), 1), count))).dataSync() as Float32Array;
       }
-      const s = out.hiddenStates![nLayers].shape[1];
       // Left padding puts every prompt's final token in the last column: [layers+1, b, d]. The
       // last layer's row is also `last` (the condition vector), so it is read back once.
-      const finals = tf.stack(out.hiddenStates!.map((h) => tf.reshape(tf.slice(h, [0, s - 1, 0], [chunk.length, 1, dModel]), [chunk.length, dModel])));
+      const finals = tf.stack(out.hiddenStates!.map((h) => tf.reshape(tf.slice(h, [0, h.shape[1] - 1, 0], [chunk.length, 1, dModel]), [chunk.length, dModel])));
       return [means, finals.dataSync() as Float32Array] as const;
     });
     tf.dispose([batch.tokenIds, batch.attentionMask, ...out.hiddenStates!]);

@@ -3,6 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import { conditionVector, promptFeatures, promptFeaturesAll } from './features.js';
 import { KvCache } from './kv-cache.js';
+import { stackLora } from './lora.js';
+import { randomAdapter } from './testing/random-adapter.js';
 import { ModelConfigError, parseModelConfig } from './model-config.js';
 import { randomCheckpoint, type RandomCheckpointSizes } from './testing/random-checkpoint.js';
 import { referenceForward, relativeError, toRefWeights } from './testing/reference-lm.js';
@@ -92,6 +94,34 @@ describe.each(variants)('TransformerModel $name', ({ family, sizes }) => {
         expect(relativeError(steps[k][r], full.logits[p.length - 1 + k])).toBeLessThan(TOL);
       }
     });
+  });
+
+  it('finalOnly (the default for last logits) keeps the last logits, the KV cache and the next step of the full last layer, with per-row LoRA too', () => {
+    const prompts = [randomTokens(6, c.vocabSize, 51), randomTokens(4, c.vocabSize, 52)];
+    const adapter = randomAdapter(c, { rank: 4 }, 5);
+    const lora = stackLora(sut, [[{ adapter, strength: 1 }], []]);
+    const run = (finalOnly: boolean) => {
+      const cache = new KvCache();
+      const batch = leftPadBatch(prompts, 0);
+      const first = sut.forward(batch, { cache, lora, logits: 'last', finalOnly });
+      const ids = tf.tensor2d([[3], [4]], [2, 1], 'int32');
+      const next = sut.forward({ tokenIds: ids }, { cache, lora, logits: 'last' });
+      const out = { first: first.logits!.arraySync(), next: next.logits!.arraySync(), keys: cache.layer(c.nLayers - 1)!.keysT.arraySync() };
+      tf.dispose([batch.tokenIds, batch.attentionMask, ids, first.logits!, next.logits!]);
+      cache.dispose();
+      return out;
+    };
+    const full = run(false);
+    const cut = run(true);
+    lora.dispose();
+    for (const m of adapter.modules.values()) tf.dispose([m.a, m.b]);
+    for (let r = 0; r < 2; r++) {
+      expect(relativeError(cut.first[r][0], full.first[r][0])).toBeLessThan(TOL);
+      expect(relativeError(cut.next[r][0], full.next[r][0])).toBeLessThan(TOL);
+    }
+    expect(cut.keys).toEqual(full.keys);
+    // The row with the adapter answers differently from the same prompt without it (the LoRA was applied).
+    expect(relativeError(cut.first[0][0], referenceForward(c, ref, prompts[0]).logits[5])).toBeGreaterThan(TOL);
   });
 
   it('hidden states, pooled features and condition vectors match the reference', () => {

@@ -10,6 +10,7 @@ import type { AdapterSelection } from '../../routing/routing-types.js';
 import { MicroBatcher, type BatchItem } from '../../routing/micro-batcher.js';
 import { AdapterStore } from './adapter-store.service.js';
 import { LocalEngineClient, WorkerEngineClient, type EngineClient } from '../../serving/engine-client.js';
+import { EnginePool } from '../../serving/engine-pool.js';
 import type {
   EngineAdapterPayload,
   EngineFeatures,
@@ -74,7 +75,7 @@ export interface HostStatus {
 export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly log = new Logger('ModelHost');
   private engines: EngineClient[] = [];
-  private readonly idle: EngineClient[] = [];
+  private pool = new EnginePool<EngineClient>([]);
   private batcher?: MicroBatcher<QueuedJob, EngineRowResult>;
   private state: HostState = 'loading';
   private detail = 'starting';
@@ -283,7 +284,7 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
         return;
       }
       this.engines = engines;
-      this.idle.push(...engines);
+      this.pool = new EnginePool(engines);
       this.info = engines[0].info;
       this.batcher = new MicroBatcher<QueuedJob, EngineRowResult>({
         execute: (items) => this.execute(items),
@@ -334,7 +335,12 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
         ),
       ),
     );
-    const engine = await this.takeEngine(this.engineHolding(items.map((it) => it.request.prompt)));
+    const holding = this.engineHolding(items.map((it) => it.request.prompt));
+    const engine = await this.takeEngine(holding.engine);
+    for (const [e, n] of holding.votes) {
+      this.keptPrefillRows.kept += n;
+      if (e === engine) this.keptPrefillRows.onHoldingEngine += n;
+    }
     try {
       for (const [g, idxs] of [...groups.values()].entries()) {
         const leases = leased[g];
@@ -414,7 +420,6 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  private waiters: Array<(e: EngineClient) => void> = [];
   /** Prompt (token ids joined) → the engine that kept its base prefill (features with keepPrefill), oldest first. */
   private readonly prefillEngine = new Map<string, EngineClient>();
 
@@ -430,9 +435,9 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
    * The engine that kept the base prefills of most of these prompts (their generation continues
    * from them only there), forgetting those entries; undefined when none was kept.
    */
-  private engineHolding(prompts: ReadonlyArray<readonly number[]>): EngineClient | undefined {
-    if (this.prefillEngine.size === 0) return undefined;
+  private engineHolding(prompts: ReadonlyArray<readonly number[]>): { engine?: EngineClient; votes: Map<EngineClient, number> } {
     const votes = new Map<EngineClient, number>();
+    if (this.prefillEngine.size === 0) return { votes };
     for (const p of prompts) {
       const key = p.join(',');
       const e = this.prefillEngine.get(key);
@@ -442,22 +447,23 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
     }
     let best: EngineClient | undefined;
     for (const [e, n] of votes) if (!best || n > votes.get(best)!) best = e;
-    return best;
+    return { engine: best, votes };
   }
 
-  /** A free engine: `prefer` when it is free (it holds the batch's kept prefills), else any. */
+  /**
+   * Rows whose routing pass kept a prefill, and how many of them ran their generation on the
+   * engine that kept it (only there can a row continue from it instead of prefilling again).
+   */
+  readonly keptPrefillRows = { kept: 0, onHoldingEngine: 0 };
+
+  /** A free engine: `prefer` when it is free (it holds the batch's kept prefills), else any (EnginePool). */
   private takeEngine(prefer?: EngineClient): Promise<EngineClient> {
     if (this.engines.length === 0) return Promise.reject(new Error(`model ${this.modelId} is not loaded`));
-    const at = prefer ? this.idle.indexOf(prefer) : -1;
-    const e = at >= 0 ? this.idle.splice(at, 1)[0] : this.idle.shift();
-    if (e) return Promise.resolve(e);
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return this.pool.take(prefer);
   }
 
   private giveBack(e: EngineClient): void {
-    const w = this.waiters.shift();
-    if (w) w(e);
-    else this.idle.push(e);
+    this.pool.giveBack(e);
   }
 }
 
