@@ -44,8 +44,8 @@ export class DetectorGateProvider implements GateScoreProvider {
 
   /**
    * Per prompt, the scores() it will get when every wanted detector's gate is settled by the
-   * prompt's entities alone (no features read), else undefined. Read before the prefill, for the
-   * routing pass's speculative plan only; the plan itself is made from scores().
+   * prompt's entities alone (no features read), else undefined. Read before any prefill: a prompt
+   * whose gates are all settled is planned from these without a features pass (RoutingService).
    */
   async settledScores(prompts: Array<{ text: string }>, adapterIds: string[]): Promise<Array<GateScores | undefined>> {
     if (adapterIds.some((id) => !this.detectors.has(id))) await this.reload();
@@ -54,7 +54,7 @@ export class DetectorGateProvider implements GateScoreProvider {
       const scores = this.bank.settled(promptEntityIndex(p.text));
       if (!scores) return undefined;
       const out = new Map<string, GateScore>();
-      for (const [id, s] of scores) if (wanted.has(id)) out.set(id, { strength: applyGatePolicy(s.w, this.policy), gate: s.w });
+      for (const [id, s] of scores) if (wanted.has(id)) out.set(id, { strength: applyGatePolicy(s.w, this.policy), gate: s.w, entity: s.entity ? 1 : 0 });
       return out;
     });
   }

@@ -27,8 +27,8 @@ export interface GateScoreProvider {
   /** Scores for `adapterIds` (the active unlearning adapters of the snapshot) for each prompt. */
   scores(prompts: ScoredPrompt[], adapterIds: string[]): Promise<GateScores[]>;
   /**
-   * Optional: per prompt, the scores it will get when they follow from its text alone (entity
-   * gates), else undefined; only used to guess the plan for a speculative prefill.
+   * Optional: per prompt, the scores() it will get when they follow from its text alone (entity
+   * gates), else undefined. A prompt whose scores are settled needs no features pass for its gates.
    */
   settledScores?(prompts: Array<{ text: string }>, adapterIds: string[]): Promise<Array<GateScores | undefined>>;
 }
@@ -91,26 +91,23 @@ export class RoutingService {
     return { plans: this.plans(input, registry) };
   }
 
-  /** guessPlans() with the gates the prompts' entities settle (none to guess when gated without settledScores). */
-  private async guesses(input: RouteInput, registry: RegistrySnapshot, unlearning: string[], gated: boolean): Promise<Array<Array<Array<{ id: string; version: number; strength: number }>>> | undefined> {
-    let settled: Array<GateScores | undefined>;
-    if (!gated) settled = input.prompts.map(() => ({}));
-    else if (this.gates?.settledScores) settled = await this.gates.settledScores(input.prompts, unlearning);
-    else return undefined;
-    return guessPlans(input, registry, settled, this.policy);
-  }
-
   private async plans(input: RouteInput, registry: RegistrySnapshot): Promise<RoutingPlan[]> {
     const unlearning = registry.adapters.filter((a) => a.kind === 'unlearning' && a.active).map((a) => a.id);
     const gated = unlearning.length > 0 && this.gates !== undefined;
     // Auto mode needs condition vectors only when some active task adapter has a centroid.
     const needsVectors = input.mode === 'auto' && input.adapters.length === 0 && registry.adapters.some((a) => a.active && a.kind !== 'unlearning' && a.centroid);
+    // Gates the prompts' entities settle read no features (entity gates, the pipeline's default):
+    // when every gate is settled and no condition vector is needed, no features pass runs, and a
+    // routed request costs what its plan costs (its generation prefills once, with its adapters).
+    const settled: Array<GateScores | undefined> = !gated ? input.prompts.map(() => ({})) : this.gates!.settledScores ? await this.gates!.settledScores(input.prompts, unlearning) : input.prompts.map(() => undefined);
+    const needsFeatures = needsVectors || settled.some((s) => s === undefined);
     // One base prefill gives the detectors' features and the condition vectors, and is kept so a
     // prompt whose plan applies no adapter generates from it without a second prefill.
-    const speculate = this.speculate && (gated || needsVectors) ? await this.guesses(input, registry, unlearning, gated) : undefined;
-    const features = gated || needsVectors ? await this.host.promptFeatures(input.prompts.map((p) => p.tokens), { keepPrefill: true, speculate }) : undefined;
-    const scores: GateScores[] =
-      gated && features ? await this.gates!.scores(input.prompts.map((p, i) => ({ ...p, features: features.detector[i] })), unlearning) : input.prompts.map(() => ({}));
+    const speculate = this.speculate && needsFeatures ? guessPlans(input, registry, settled, this.policy) : undefined;
+    const features = needsFeatures ? await this.host.promptFeatures(input.prompts.map((p) => p.tokens), { keepPrefill: true, speculate }) : undefined;
+    const scores: GateScores[] = settled.every((s) => s !== undefined)
+      ? (settled as GateScores[])
+      : await this.gates!.scores(input.prompts.map((p, i) => ({ ...p, features: features!.detector[i] })), unlearning);
     const vectors = needsVectors && features ? features.last : [];
     try {
       return input.prompts.map((_, i) =>
