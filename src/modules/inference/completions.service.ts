@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type LetheConfig } from '../../config/config.js';
 import { appliedEntries } from '../../routing/router.js';
@@ -137,6 +138,9 @@ export class CompletionsService {
    */
   async run(p: PreparedCompletion, signal: AbortSignal, onDelta?: (d: CompletionDelta) => void): Promise<CompletionResponse> {
     const r = p.request;
+    // Each prompt listens on the request's signal in the queue and in its running batch: more than
+    // Node's default 10 for a request of several prompts, and all removed when they end.
+    setMaxListeners(Math.max(10, 3 * p.prompts.length), signal);
     const options = { maxTokens: r.max_tokens, temperature: r.temperature, topP: r.top_p, stop: r.stop, seed: r.seed ?? undefined };
     let firstToken = true;
     const genStart = performance.now();
