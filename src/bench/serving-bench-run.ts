@@ -196,7 +196,16 @@ function emptyZipf(sizes: ServingSizes): ZipfResult & { warmLoadMs: number } {
 }
 
 /** Boots base, static and routed, learns the routed plans (one pass, also the warm-up) and builds each way's bodies. */
-export async function startTrio(modelDir: string, state: { dir: string; adminKey: string }, world: ServingWorld, sizes: ServingSizes, env: Record<string, string>, log: (l: string) => void): Promise<Trio> {
+export async function startTrio(
+  modelDir: string,
+  state: { dir: string; adminKey: string },
+  world: ServingWorld,
+  sizes: ServingSizes,
+  env: Record<string, string>,
+  log: (l: string) => void,
+  /** Changes the routed service's registry before its plans are learned (A/B tools). */
+  prepareRouted?: (routed: BenchService) => Promise<void>,
+): Promise<Trio> {
   const dirs: string[] = [];
   const started: BenchService[] = [];
   const boot = async (dir: string) => {
@@ -211,6 +220,7 @@ export async function startTrio(modelDir: string, state: { dir: string; adminKey
   };
   try {
     const routed = await boot(copyState(state.dir));
+    await prepareRouted?.(routed);
     const base = await boot(mkdtempSync(join(tmpdir(), 'lethe-bench-serving-')));
     const stat = await boot(mkdtempSync(join(tmpdir(), 'lethe-bench-serving-')));
     const model = routed.app.get(ModelHost).modelId;

@@ -5,6 +5,9 @@
  *   npx tsx src/bench/serving-routing-ab.ts <rounds> <label>=<ENV:VALUE,ENV:VALUE> [<label>=...]
  *   e.g. npx tsx src/bench/serving-routing-ab.ts 4 now= other=LETHE_BATCH_WINDOW_MS:0
  *
+ * `AB_ROUTED:entity-only` in a variant deactivates the routed state's auto task adapter first, so
+ * its requests route on the unlearning adapters' entity gates alone (no condition vector).
+ *
  * One trio of services (base, static, routed: bench:serving's startTrio) per variant, all in this
  * process, each booted with its variables set in process.env and in its config. Each round runs,
  * for every variant and way in turn (orders rotated per round), a block of AB_BLOCK (default 96)
@@ -12,11 +15,13 @@
  * variant from the pooled records, so variants are compared minutes apart at most.
  */
 import { resolve } from 'node:path';
+import { AdapterRegistryService } from '../modules/adapters/adapter-registry.service.js';
+import { AdapterStore } from '../modules/inference/adapter-store.service.js';
 import { ModelHost } from '../modules/inference/model-host.service.js';
 import { FULL_SIZES, startTrio, WAYS, type Trio, type Way } from './serving-bench-run.js';
 import type { LoadRecord } from './serving-http-client.js';
 import { LoadGenerator, loadStats, round } from './serving-load.js';
-import { routedState } from './serving-services.js';
+import { routedState, type BenchService } from './serving-services.js';
 import { loadServingWorld } from './serving-workload.js';
 
 const modelDir = resolve('models/demo');
@@ -37,7 +42,13 @@ for (const v of variants) {
   const saved = Object.fromEntries(Object.keys(v.env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, v.env);
   try {
-    trios.push({ label: v.label, trio: await startTrio(modelDir, state, world, FULL_SIZES, v.env, console.log) });
+    const entityOnly = async (routed: BenchService) => {
+      const task = routed.app.get(AdapterStore).routingSnapshot().adapters.find((a) => a.kind === 'task' && a.active);
+      if (!task) throw new Error('the routed state has no active task adapter');
+      await routed.app.get(AdapterRegistryService).deactivate(task.id, 'bench');
+      await routed.app.get(AdapterStore).refresh();
+    };
+    trios.push({ label: v.label, trio: await startTrio(modelDir, state, world, FULL_SIZES, v.env, console.log, v.env.AB_ROUTED === 'entity-only' ? entityOnly : undefined) });
   } finally {
     for (const [k, old] of Object.entries(saved)) {
       if (old === undefined) delete process.env[k];
