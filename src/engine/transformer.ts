@@ -281,18 +281,18 @@ export class TransformerModel {
   }
 }
 
-/**
- * x·W (+ bias) with W in the fast layout [dIn, dOut]. The fused bias kernel's gradient always
- * computes the weight gradient, wasted on frozen weights (~15-20% of a LoRA step), so under a
- * gradient tape the bias is a separate add and plain matMul's gradient computes only what the
- * tape needs.
- */
 /** RoPE tables [b·s, 1, hd] cut to each row's final position, [b, 1, hd] (finalOnly's queries). */
 function finalTables(t: RopeTables, b: number, s: number): RopeTables {
   const cut = (x: tf.Tensor3D) => tf.reshape(tf.slice(tf.reshape(x, [b, s, 1, x.shape[2]]), [0, s - 1, 0, 0], [b, 1, 1, x.shape[2]]), [b, 1, x.shape[2]]) as tf.Tensor3D;
   return { cos: cut(t.cos), sin: cut(t.sin) };
 }
 
+/**
+ * x·W (+ bias) with W in the fast layout [dIn, dOut]. The fused bias kernel's gradient always
+ * computes the weight gradient, wasted on frozen weights (~15-20% of a LoRA step), so under a
+ * gradient tape the bias is a separate add and plain matMul's gradient computes only what the
+ * tape needs.
+ */
 function project(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor | undefined): tf.Tensor2D {
   if (!bias) return tf.matMul(x, w);
   return recordingGradients() ? tf.add<tf.Tensor2D>(tf.matMul(x, w), bias) : (tf.fused.matMul({ a: x, b: w, bias }) as tf.Tensor2D);
