@@ -33,17 +33,19 @@ class EntityGates implements GateScoreProvider {
   }
 }
 
-function service(registry: RegistrySnapshot) {
+function service(registry: RegistrySnapshot, env: Record<string, string> = {}) {
   const passes: number[][][] = [];
+  const speculated: unknown[] = [];
   const host = {
-    promptFeatures: async (prompts: number[][]) => {
+    promptFeatures: async (prompts: number[][], options: { speculate?: unknown }) => {
       passes.push(prompts);
+      speculated.push(options.speculate);
       return { last: prompts.map(() => new Float32Array([0, 1])), detector: prompts.map(() => [new Float32Array(2)]) };
     },
   } as unknown as ModelHost;
   const store = { routingSnapshot: () => registry } as unknown as AdapterStore;
   const gates = new EntityGates();
-  return { sut: new RoutingService(loadConfig({}), store, host, gates), passes, gates };
+  return { sut: new RoutingService(loadConfig(env), store, host, gates), passes, gates, speculated };
 }
 
 const prompt = (text: string, i: number) => ({ text, tokens: [i + 1, i + 2] });
@@ -73,5 +75,13 @@ describe('RoutingService: the features pass runs only when something reads it', 
     // A request naming its adapter needs no condition vector: no pass.
     await sut.route({ mode: 'auto', adapters: [{ name: 'task' }], role: 'client', prompts: ['Name a river'].map(prompt) });
     expect(passes).toHaveLength(1);
+  });
+
+  it('with LETHE_ROUTING_SPECULATIVE_PREFILL, the pass that auto routing needs also prefills the plan the entity gates settle', async () => {
+    const { sut, passes, speculated } = service(withAutoTask, { LETHE_ROUTING_SPECULATIVE_PREFILL: 'true' });
+    await sut.route({ mode: 'auto', adapters: [], role: 'client', prompts: ['Where was Ada born', 'Name a river', 'Who taught Ada?'].map(prompt) });
+    expect(passes).toHaveLength(1);
+    // Prompt 0: its settled gate fires u1; prompt 1: nothing to apply; prompt 2: its gate needs the features, no guess.
+    expect(speculated[0]).toEqual([[[{ id: 'u1', version: 1, strength: 1 }]], [], []]);
   });
 });
