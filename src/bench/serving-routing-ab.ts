@@ -19,42 +19,31 @@ import { AdapterRegistryService } from '../modules/adapters/adapter-registry.ser
 import { AdapterStore } from '../modules/inference/adapter-store.service.js';
 import { ModelHost } from '../modules/inference/model-host.service.js';
 import { FULL_SIZES, startTrio, WAYS, type Trio, type Way } from './serving-bench-run.js';
+import { parseAbArgs, withEnv } from './ab-variants.js';
 import type { LoadRecord } from './serving-http-client.js';
 import { LoadGenerator, loadStats, round } from './serving-load.js';
 import { routedState, type BenchService } from './serving-services.js';
 import { loadServingWorld } from './serving-workload.js';
 
 const modelDir = resolve('models/demo');
-const rounds = Number(process.argv[2] ?? 4);
+const { rounds, variants } = parseAbArgs(process.argv.slice(2), 'serving-routing-ab.ts');
 const block = Number(process.env.AB_BLOCK ?? 96);
 const clients = Number(process.env.AB_CLIENTS ?? 16);
-const variants = process.argv.slice(3).map((arg) => {
-  const [label, envs = ''] = arg.split('=');
-  return { label, env: Object.fromEntries(envs.split(',').filter(Boolean).map((kv) => kv.split(':') as [string, string])) };
-});
-if (!(rounds > 0) || variants.length === 0) throw new Error('usage: serving-routing-ab.ts <rounds> <label>=<ENV:VALUE,...> ...');
 
 const world = loadServingWorld(modelDir);
 const state = await routedState({ modelDir, forget: world.forget, taskPrompts: world.task.slice(0, 32), quick: false, log: console.log });
 const loader = LoadGenerator.start();
 const trios: Array<{ label: string; trio: Trio }> = [];
+/** AB_ROUTED:entity-only: the routed state without its auto task adapter (entity gates alone route). */
+const entityOnly = async (routed: BenchService) => {
+  const task = routed.app.get(AdapterStore).routingSnapshot().adapters.find((a) => a.kind === 'task' && a.active);
+  if (!task) throw new Error('the routed state has no active task adapter');
+  await routed.app.get(AdapterRegistryService).deactivate(task.id, 'bench');
+  await routed.app.get(AdapterStore).refresh();
+};
 for (const v of variants) {
-  const saved = Object.fromEntries(Object.keys(v.env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, v.env);
-  try {
-    const entityOnly = async (routed: BenchService) => {
-      const task = routed.app.get(AdapterStore).routingSnapshot().adapters.find((a) => a.kind === 'task' && a.active);
-      if (!task) throw new Error('the routed state has no active task adapter');
-      await routed.app.get(AdapterRegistryService).deactivate(task.id, 'bench');
-      await routed.app.get(AdapterStore).refresh();
-    };
-    trios.push({ label: v.label, trio: await startTrio(modelDir, state, world, FULL_SIZES, v.env, console.log, v.env.AB_ROUTED === 'entity-only' ? entityOnly : undefined) });
-  } finally {
-    for (const [k, old] of Object.entries(saved)) {
-      if (old === undefined) delete process.env[k];
-      else process.env[k] = old;
-    }
-  }
+  const prepare = v.env.AB_ROUTED === 'entity-only' ? entityOnly : undefined;
+  trios.push({ label: v.label, trio: await withEnv(v.env, () => startTrio(modelDir, state, world, FULL_SIZES, v.env, console.log, prepare)) });
 }
 const requests = (trio: Trio, way: Way, from: number) =>
   Array.from({ length: block }, (_, i) => {

@@ -18,6 +18,7 @@ import { cpSync, existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AdapterStore } from '../modules/inference/adapter-store.service.js';
 import { ModelHost } from '../modules/inference/model-host.service.js';
+import { parseAbArgs, withEnv } from './ab-variants.js';
 import type { LoadRecord, LoadRequest } from './serving-http-client.js';
 import { LoadGenerator, loadStats, quantile, round } from './serving-load.js';
 import { copyState, registerTaskAdapters, routedState, startService, type BenchService } from './serving-services.js';
@@ -25,13 +26,8 @@ import { loadServingWorld, zipfWorkload } from './serving-workload.js';
 
 const N = 1000;
 const modelDir = resolve('models/demo');
-const rounds = Number(process.argv[2] ?? 4);
+const { rounds, variants } = parseAbArgs(process.argv.slice(2), 'serving-zipf-ab.ts');
 const block = Number(process.env.AB_BLOCK ?? 128);
-const variants = process.argv.slice(3).map((arg) => {
-  const [label, envs = ''] = arg.split('=');
-  return { label, env: Object.fromEntries(envs.split(',').filter(Boolean).map((kv) => kv.split(':') as [string, string])) };
-});
-if (!(rounds > 0) || variants.length === 0) throw new Error('usage: serving-zipf-ab.ts <rounds> <label>=<ENV:VALUE,...> ...');
 
 const world = loadServingWorld(modelDir);
 const state = await routedState({ modelDir, forget: world.forget, taskPrompts: world.task.slice(0, 32), quick: false, log: console.log });
@@ -53,17 +49,8 @@ if (!existsSync(template)) {
 const loader = LoadGenerator.start();
 const services: Array<{ label: string; svc: BenchService; dir: string }> = [];
 for (const v of variants) {
-  const saved = Object.fromEntries(Object.keys(v.env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, v.env);
   const dir = copyState(template);
-  try {
-    services.push({ label: v.label, svc: await startService({ modelDir, dataDir: dir, adminKey: state.adminKey, env: { LETHE_ADAPTER_CACHE_MB: '16' } }), dir });
-  } finally {
-    for (const [k, old] of Object.entries(saved)) {
-      if (old === undefined) delete process.env[k];
-      else process.env[k] = old;
-    }
-  }
+  services.push({ label: v.label, svc: await withEnv(v.env, () => startService({ modelDir, dataDir: dir, adminKey: state.adminKey, env: { LETHE_ADAPTER_CACHE_MB: '16' } })), dir });
 }
 const model = services[0].svc.app.get(ModelHost).modelId;
 const requests = (svc: BenchService, n: number, seed: number, len: number) =>

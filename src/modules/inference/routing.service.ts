@@ -91,6 +91,13 @@ export class RoutingService {
     return { plans: this.plans(input, registry) };
   }
 
+  /** Per prompt, its gate scores when no features are needed for them (none to score: empty), else undefined. */
+  private async settled(prompts: RouteInput['prompts'], unlearning: string[], gated: boolean): Promise<Array<GateScores | undefined>> {
+    if (!gated) return prompts.map(() => ({}));
+    if (!this.gates!.settledScores) return prompts.map(() => undefined);
+    return this.gates!.settledScores(prompts, unlearning);
+  }
+
   private async plans(input: RouteInput, registry: RegistrySnapshot): Promise<RoutingPlan[]> {
     const unlearning = registry.adapters.filter((a) => a.kind === 'unlearning' && a.active).map((a) => a.id);
     const gated = unlearning.length > 0 && this.gates !== undefined;
@@ -99,7 +106,7 @@ export class RoutingService {
     // Gates the prompts' entities settle read no features (entity gates, the pipeline's default):
     // when every gate is settled and no condition vector is needed, no features pass runs, and a
     // routed request costs what its plan costs (its generation prefills once, with its adapters).
-    const settled: Array<GateScores | undefined> = !gated ? input.prompts.map(() => ({})) : this.gates!.settledScores ? await this.gates!.settledScores(input.prompts, unlearning) : input.prompts.map(() => undefined);
+    const settled = await this.settled(input.prompts, unlearning, gated);
     const needsFeatures = needsVectors || settled.some((s) => s === undefined);
     // One base prefill gives the detectors' features and the condition vectors, and is kept so a
     // prompt whose plan applies no adapter generates from it without a second prefill.
