@@ -6,7 +6,7 @@
  *   e.g. npx tsx src/bench/serving-zipf-ab.ts 8 off=LETHE_ADAPTER_PREFETCH:false on=LETHE_ADAPTER_PREFETCH:true
  *
  * One service per variant, all in this process, each booted with its variables set in
- * process.env (switches read when a service is made: LETHE_ADAPTER_PREFETCH in ModelHost,
+ * process.env and in its config (switches read when a service is made: LETHE_ADAPTER_PREFETCH in ModelHost,
  * LETHE_ROW_LORA in the engines' workers), on copies of one state with 1,000 registered task
  * adapters and the bench's 16 MB adapter cache. Each round runs, for every variant in turn (the
  * order reversed every other round), a block of AB_BLOCK (default 128) requests at 16 clients
@@ -16,6 +16,7 @@
  */
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { AdapterStore } from '../modules/inference/adapter-store.service.js';
 import { ModelHost } from '../modules/inference/model-host.service.js';
 import { parseAbArgs, withEnv } from './ab-variants.js';
@@ -50,7 +51,7 @@ const loader = LoadGenerator.start();
 const services: Array<{ label: string; svc: BenchService; dir: string }> = [];
 for (const v of variants) {
   const dir = copyState(template);
-  services.push({ label: v.label, svc: await withEnv(v.env, () => startService({ modelDir, dataDir: dir, adminKey: state.adminKey, env: { LETHE_ADAPTER_CACHE_MB: '16' } })), dir });
+  services.push({ label: v.label, svc: await withEnv(v.env, () => startService({ modelDir, dataDir: dir, adminKey: state.adminKey, env: { LETHE_ADAPTER_CACHE_MB: '16', ...v.env } })), dir });
 }
 const model = services[0].svc.app.get(ModelHost).modelId;
 const requests = (svc: BenchService, n: number, seed: number, len: number) =>
@@ -69,6 +70,8 @@ interface Acc {
   hits: number;
   misses: number;
   perRound: number[];
+  /** Main-thread event-loop utilisation per block (0-1): how busy the thread serving HTTP was. */
+  elu: number[];
 }
 const acc = new Map<string, Acc>();
 for (let r = 0; r < rounds; r++) {
@@ -77,9 +80,11 @@ for (let r = 0; r < rounds; r++) {
     const tps: Record<number, number> = {};
     for (const n of r % 2 === 0 ? [1, N] : [N, 1]) {
       const s0 = store.cache.stats();
+      const elu0 = performance.eventLoopUtilization();
       const res = await loader.run({ kind: 'closed', blocks: [{ clients: 16, requests: requests(svc, n, 7 + r, block) }] });
       const s1 = store.cache.stats();
-      const a = acc.get(`${label}/${n}`) ?? { records: [], wallMs: 0, cold: [], hits: 0, misses: 0, perRound: [] };
+      const elu = performance.eventLoopUtilization(elu0).utilization;
+      const a = acc.get(`${label}/${n}`) ?? { records: [], wallMs: 0, cold: [], hits: 0, misses: 0, perRound: [], elu: [] };
       acc.set(`${label}/${n}`, a);
       a.records.push(...res.records);
       a.wallMs += res.blockWallMs[0];
@@ -89,6 +94,7 @@ for (let r = 0; r < rounds; r++) {
       if (loads > 0) a.cold.push(...store.loadTimesMs.slice(-Math.min(loads, store.loadTimesMs.length)));
       tps[n] = loadStats(res.records, res.blockWallMs[0]).tokensPerSec;
       a.perRound.push(tps[n]);
+      a.elu.push(elu);
     }
     console.log(`round ${r} ${label}: 1 → ${tps[1]}, ${N} → ${tps[N]} tokens/s, ratio ${round(tps[N] / tps[1])}`);
   }
@@ -101,7 +107,8 @@ for (const { label } of services) {
   const ratios = one.perRound.map((x, i) => many.perRound[i] / x);
   console.log(
     `${label}: 1 → ${t1}, ${N} → ${tN} tokens/s, ratio ${round(tN / t1)} (per-round median ${round(quantile(ratios, 0.5))}); ` +
-      `cold load p50 ${round(quantile(many.cold, 0.5), 1)} p99 ${round(quantile(many.cold, 0.99), 1)} ms (${many.cold.length}); hit rate ${round(many.hits / Math.max(1, many.hits + many.misses))}`,
+      `cold load p50 ${round(quantile(many.cold, 0.5), 1)} p99 ${round(quantile(many.cold, 0.99), 1)} ms (${many.cold.length}); hit rate ${round(many.hits / Math.max(1, many.hits + many.misses))}; ` +
+      `main-thread busy (median per block) ${round(quantile(one.elu, 0.5))} at 1 adapter, ${round(quantile(many.elu, 0.5))} at ${N}`,
   );
 }
 await loader.close();

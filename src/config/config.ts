@@ -28,6 +28,9 @@ export const ENV_SCHEMA = {
     'Postgres server URL (postgres://user:pass@host:5432/db). Unset: embedded PGlite under LETHE_DATA_DIR/pgdata.',
   ),
   LETHE_DATA_DIR: opt(z.string().min(1).default('./.lethe')).describe('Folder for local state: the embedded database (pgdata/) and caches.'),
+  LETHE_EMBEDDED_DB_THREAD: opt(z.enum(['worker', 'main']).default('worker')).describe(
+    'Where the embedded database (no DATABASE_URL) runs: worker (its own thread, so queries do not hold the event loop that serves HTTP) or main.',
+  ),
   LETHE_ROLE: opt(z.enum(ROLES).default('all')).describe('Process role: api (HTTP only), worker (jobs only) or all (both).'),
   LETHE_ADMIN_KEY: opt(
     z.string().regex(/^lethe_[0-9A-Za-z]{32,}$/, 'must look like lethe_<at least 32 base62 characters>').optional(),
@@ -83,6 +86,9 @@ export const ENV_SCHEMA = {
   ),
   LETHE_INFERENCE_WORKERS: opt(z.coerce.number().int().min(0).max(64).optional()).describe(
     'Inference worker threads. Unset: one per core, at most 4. 0 runs inference on the main thread (debugging only).',
+  ),
+  LETHE_TENSOR_THREAD_NICE: opt(z.coerce.number().int().min(0).max(19).default(10)).describe(
+    'Linux niceness of the threads doing tensor work (inference engines, training jobs): they yield a core to the threads that serve HTTP, route requests and run the embedded database, and still use every idle cycle. 0: the process\'s own priority.',
   ),
   LETHE_BATCH_WINDOW_MS: opt(z.coerce.number().min(0).max(1000).default(5)).describe('Micro-batching: how long the first request waits for company (ms).'),
   LETHE_MERGE_HOT_PLANS: opt(z.stringbool().default(false)).describe(
@@ -149,6 +155,8 @@ export interface LetheConfig {
   readonly databaseUrl: string | undefined;
   /** Absolute path of the data folder. */
   readonly dataDir: string;
+  /** Thread of the embedded database (unused with databaseUrl). */
+  readonly embeddedDbThread: Env['LETHE_EMBEDDED_DB_THREAD'];
   readonly role: Env['LETHE_ROLE'];
   readonly adminKey: string | undefined;
   readonly backend: Env['LETHE_BACKEND'];
@@ -185,6 +193,8 @@ export interface LetheConfig {
     readonly modelDir: string;
     readonly modelId: string;
     readonly workers: number;
+    /** Niceness of the tensor threads (engines and training jobs); 0 leaves them as the process. */
+    readonly tensorThreadNice: number;
     readonly batchWindowMs: number;
     readonly batchMaxSize: number;
     readonly mergeHotPlans: boolean;
@@ -230,6 +240,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     dataDir: resolve(e.LETHE_DATA_DIR),
+    embeddedDbThread: e.LETHE_EMBEDDED_DB_THREAD,
     role: e.LETHE_ROLE,
     adminKey: e.LETHE_ADMIN_KEY,
     backend: e.LETHE_BACKEND,
@@ -264,6 +275,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       modelDir: resolve(e.LETHE_MODEL_DIR),
       modelId: e.LETHE_MODEL_ID ?? (basename(resolve(e.LETHE_MODEL_DIR)).replace(/[^\w.-]/g, '-') || 'model'),
       workers: e.LETHE_INFERENCE_WORKERS ?? Math.min(4, Math.max(1, availableParallelism())),
+      tensorThreadNice: e.LETHE_TENSOR_THREAD_NICE,
       batchWindowMs: e.LETHE_BATCH_WINDOW_MS,
       batchMaxSize: e.LETHE_BATCH_MAX_SIZE,
       mergeHotPlans: e.LETHE_MERGE_HOT_PLANS,

@@ -104,20 +104,22 @@ export class WorkerEngineClient implements EngineClient {
   private constructor(
     private readonly worker: Worker,
     readonly info: EngineInfo,
+    /** The niceness the worker thread runs at (thread-priority.ts). */
+    readonly nice: number,
   ) {
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (e) => this.failAll(e));
     worker.on('exit', (code) => this.failAll(new Error(`inference worker exited with code ${code}`)));
   }
 
-  /** Starts a worker and waits until its model is loaded. */
-  static start(modelDir: string, backend?: BackendName, options?: EngineOptions): Promise<WorkerEngineClient> {
-    const worker = spawnWorker({ init: { modelDir, backend, options } });
+  /** Starts a worker (at niceness `nice`, see thread-priority.ts) and waits until its model is loaded. */
+  static start(modelDir: string, backend?: BackendName, options?: EngineOptions, nice = 0): Promise<WorkerEngineClient> {
+    const worker = spawnWorker({ init: { modelDir, backend, options, nice } });
     return new Promise((resolve, reject) => {
       const onMessage = (m: FromWorker) => {
         if (m.type === 'ready') {
           cleanup();
-          resolve(new WorkerEngineClient(worker, m.info));
+          resolve(new WorkerEngineClient(worker, m.info, m.nice));
         } else if (m.type === 'boot-error') {
           cleanup();
           void worker.terminate();

@@ -29,7 +29,7 @@ export type ToWorker =
 
 /** Messages from an inference worker to the main thread. */
 export type FromWorker =
-  | { type: 'ready'; info: EngineInfo }
+  | { type: 'ready'; info: EngineInfo; nice: number }
   | { type: 'boot-error'; message: string }
   | { type: 'token'; id: number; event: EngineTokenEvent }
   | { type: 'result'; id: number; results: EngineRowResult[] }
@@ -43,4 +43,6 @@ export interface WorkerInit {
   modelDir: string;
   backend?: BackendName;
   options?: EngineOptions;
+  /** Niceness the thread sets itself (thread-priority.ts); 0 or unset: the process's priority. */
+  nice?: number;
 }

@@ -3,6 +3,7 @@
  * (engine-protocol.ts) one at a time, so the HTTP event loop never runs tensor code.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { niceThisThread, threadNiceness } from '../engine/worker/thread-priority.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-protocol.js';
 import { BatchCancelledError, InferenceEngine } from './inference-engine.js';
 
@@ -11,10 +12,11 @@ if (!port) throw new Error('inference-worker.ts must run in a worker thread');
 const init = (workerData as { init: WorkerInit }).init;
 const send = (m: FromWorker) => port.postMessage(m);
 
+niceThisThread(init.nice ?? 0);
 let engine: InferenceEngine;
 try {
   engine = await InferenceEngine.load(init.modelDir, init.backend, init.options);
-  send({ type: 'ready', info: engine.info });
+  send({ type: 'ready', info: engine.info, nice: threadNiceness() });
 } catch (e) {
   send({ type: 'boot-error', message: (e as Error).message });
   throw e;

@@ -25,6 +25,8 @@ export interface UnlearningWorkerOptions {
   signal?: AbortSignal;
   /** Called with the thread once it exists (tests kill it mid-training). */
   onStart?: (worker: Worker) => void;
+  /** Niceness of the training thread (thread-priority.ts); default 0. */
+  nice?: number;
 }
 
 const ENTRY = new URL('./unlearning.worker.js', import.meta.url);
@@ -35,6 +37,7 @@ export function runUnlearningInWorker(input: UnlearningWorkerInput, options: Unl
     onProgress: options.onProgress,
     signal: options.signal,
     onStart: options.onStart,
+    nice: options.nice,
     abortGraceMs: 5_000,
   });
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { threadNiceness } from '../../src/engine/worker/thread-priority.js';
 import { WorkerEngineClient } from '../../src/serving/engine-client.js';
 import { BatchCancelledError, type EngineAdapterPayload, type EngineBatch } from '../../src/serving/inference-engine.js';
 import { createModelFixture, randomPeftFiles, type ModelFixture } from '../../src/serving/testing/model-fixture.js';
@@ -68,5 +69,19 @@ describe('inference engine in a worker thread', () => {
     const evicted = await sut.memory();
     expect(evicted.adapters).toBe(0);
     expect(evicted.tensors).toBeLessThan(after.tensors);
+  });
+
+  it.runIf(process.platform === 'linux')('runs its thread at the niceness it was started with (LETHE_TENSOR_THREAD_NICE), the caller unchanged', async () => {
+    const own = threadNiceness();
+    expect(sut.nice).toBe(own); // started without one
+    const niced = await WorkerEngineClient.start(fixture.dir, 'wasm', undefined, Math.min(19, own + 10));
+    try {
+      expect(niced.nice).toBe(Math.min(19, own + 10));
+      const out = await niced.generate({ rows: [{ prompt: [5, 17, 42], plan: [] }], options }, [], cancelFlags(1), () => undefined);
+      expect(out[0].completionTokens).toBeGreaterThan(0);
+    } finally {
+      await niced.close();
+    }
+    expect(threadNiceness()).toBe(own);
   });
 });

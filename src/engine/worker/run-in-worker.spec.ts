@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runInWorker, WorkerAbortedError, WorkerExitError, WorkerTaskError, resolveWorkerEntry } from './run-in-worker.js';
+import { threadNiceness } from './thread-priority.js';
 import type { ProbeInput } from './testing/probe.worker.js';
 
 // Referenced as .js, as built code does; under vitest only the .ts source exists.
@@ -24,6 +25,14 @@ describe('runInWorker', () => {
     expect(out.sum).toBe(6.5);
     expect(Array.from(out.bytes)).toEqual([1.5, 2, 3]);
     expect(steps).toEqual([1, 2, 3, 4]);
+  });
+
+  it.runIf(process.platform === 'linux')('runs the task at the niceness asked for, and leaves the calling thread as it was', async () => {
+    const own = threadNiceness();
+    expect(await runInWorker(PROBE, { mode: 'nice' } satisfies ProbeInput, { nice: Math.min(19, own + 7) })).toBe(Math.min(19, own + 7));
+    // Without the option the thread keeps the process's priority (a thread starts at its creator's).
+    expect(await runInWorker(PROBE, { mode: 'nice' } satisfies ProbeInput)).toBe(own);
+    expect(threadNiceness()).toBe(own);
   });
 
   it('rejects with the task error, name and stack kept', async () => {

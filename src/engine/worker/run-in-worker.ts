@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
-import type { WorkerMessage } from './worker-protocol.js';
+import { THREAD_NICE_ENV, type WorkerMessage } from './worker-protocol.js';
 
 export interface RunInWorkerOptions<P> {
   /** Called for every progress message the task posts. */
@@ -24,6 +24,8 @@ export interface RunInWorkerOptions<P> {
   onStart?: (worker: Worker) => void;
   /** Extra environment for the thread (default: the parent's process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Niceness the task's thread runs at (thread-priority.ts; serveWorkerTask sets it). Default 0. */
+  nice?: number;
 }
 
 /** The task threw inside the worker; `workerStack` is its stack there. */
@@ -96,7 +98,7 @@ export function runInWorker<I, O, P = unknown>(entry: URL | string, input: I, op
       workerData: input,
       transferList: options.transferList,
       resourceLimits: options.resourceLimits,
-      env: options.env ?? process.env,
+      env: { ...(options.env ?? process.env), [THREAD_NICE_ENV]: String(options.nice ?? 0) },
       stdout: false,
       stderr: false,
     });

@@ -6,3 +6,6 @@ export type WorkerMessage<O, P> =
 
 /** Messages the parent posts to the worker. */
 export type ParentMessage = { kind: 'abort' };
+
+/** The thread's environment variable through which runInWorker gives serveWorkerTask its niceness. */
+export const THREAD_NICE_ENV = 'LETHE_THREAD_NICE';

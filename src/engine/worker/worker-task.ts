@@ -4,7 +4,8 @@
  * when the parent cancels. Its return value (plus any `transfer` buffers) goes back to the parent.
  */
 import { isMainThread, parentPort, workerData, type TransferListItem } from 'node:worker_threads';
-import type { ParentMessage, WorkerMessage } from './worker-protocol.js';
+import { niceThisThread } from './thread-priority.js';
+import { THREAD_NICE_ENV, type ParentMessage, type WorkerMessage } from './worker-protocol.js';
 
 export interface WorkerTaskContext<P> {
   progress(progress: P): void;
@@ -21,6 +22,7 @@ export interface WorkerTaskOutput<O> {
 export function serveWorkerTask<I, O, P = unknown>(fn: (input: I, ctx: WorkerTaskContext<P>) => Promise<WorkerTaskOutput<O>>): void {
   if (isMainThread || !parentPort) throw new Error('serveWorkerTask must run inside a worker thread');
   const port = parentPort;
+  niceThisThread(Number(process.env[THREAD_NICE_ENV] ?? 0));
   const controller = new AbortController();
   port.on('message', (msg: ParentMessage) => {
     if (msg?.kind === 'abort') controller.abort(new Error('cancelled by the parent'));

@@ -1,5 +1,6 @@
 import type { LetheConfig } from '../../config/config.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { Logger } from '@nestjs/common';
+import { startEmbeddedPostgres, startEmbeddedPostgresThread, type EmbeddedPostgres } from './embedded-postgres.js';
 
 /*
  * Embedded PGlite behind PGLiteSocketServer — what the experiment (test/integration/
@@ -42,13 +43,16 @@ export class DatabaseConnection {
   ) {}
 
   /** Connects to DATABASE_URL, or starts the embedded database under `<dataDir>/pgdata`. */
-  static async open(config: Pick<LetheConfig, 'databaseUrl' | 'dataDir'>): Promise<DatabaseConnection> {
+  static async open(config: Pick<LetheConfig, 'databaseUrl' | 'dataDir' | 'embeddedDbThread'>): Promise<DatabaseConnection> {
     if (config.databaseUrl) {
       const u = new URL(config.databaseUrl);
       return new DatabaseConnection(config.databaseUrl, false, `postgres server ${u.hostname}:${u.port || 5432}${u.pathname}`);
     }
-    const pg = await startEmbeddedPostgres(config.dataDir);
-    return new DatabaseConnection(pg.url, true, `embedded PGlite at ${pg.dataDir}`, pg);
+    const pg =
+      config.embeddedDbThread === 'main'
+        ? await startEmbeddedPostgres(config.dataDir)
+        : await startEmbeddedPostgresThread(config.dataDir, (reason) => new Logger(DatabaseConnection.name).error(`${reason}: every query fails from now on`));
+    return new DatabaseConnection(pg.url, true, `embedded PGlite at ${pg.dataDir} (${config.embeddedDbThread} thread)`, pg);
   }
 
   /** Stops the embedded database (no-op on a server). Call after every client has closed. */

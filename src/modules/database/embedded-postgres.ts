@@ -1,5 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { serialiseExtendedQueries } from './pglite-session-queue.js';
@@ -9,10 +11,11 @@ export interface EmbeddedPostgres {
   /** postgres:// URL on 127.0.0.1 and the port the socket server got. */
   readonly url: string;
   readonly dataDir: string;
-  /** The in-process PGlite instance (for LISTEN, which cannot go through the socket; see below). */
-  readonly db: PGlite;
   stop(): Promise<void>;
 }
+
+/** Where PGlite runs: its own worker thread (the default) or the service's main thread. */
+export type EmbeddedPostgresThread = 'worker' | 'main';
 
 /**
  * Client connections the socket server accepts. All of them share PGlite's single session, so
@@ -36,7 +39,6 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
   return {
     url,
     dataDir: pgdata,
-    db,
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -44,4 +46,54 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
       await db.close();
     },
   };
+}
+
+/**
+ * Starts the embedded database in its own worker thread (embedded-postgres-worker.ts). Clients
+ * still connect over the loopback socket; what leaves the main thread is PGlite itself: every
+ * query's execution in WASM and its result encoding, which otherwise wait for, and hold, the event
+ * loop that serves HTTP and routing (issue 13: cold adapter loads of 318 KB blobs). `onExit` hears
+ * of the thread ending other than by stop().
+ */
+export function startEmbeddedPostgresThread(dataDir: string, onExit: (reason: string) => void = () => undefined): Promise<EmbeddedPostgres> {
+  // From source (.ts: vitest, tsx) the entry goes through worker-boot.mjs, which registers tsx.
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './embedded-postgres-worker.ts' : './embedded-postgres-worker.js', import.meta.url);
+  const worker = fromSource
+    ? new Worker(fileURLToPath(new URL('../../serving/worker-boot.mjs', import.meta.url)), { workerData: { dataDir, entry: entry.href } })
+    : new Worker(fileURLToPath(entry), { workerData: { dataDir } });
+  let stopping: Promise<void> | undefined;
+  let lastError = '';
+  let ready = false;
+  return new Promise((resolve, reject) => {
+    worker.on('error', (e) => {
+      lastError = `: ${e.message}`;
+      reject(e);
+    });
+    worker.once('exit', (code) => {
+      reject(new Error(`embedded Postgres thread exited (code ${code}) before it was ready${lastError}`));
+      if (ready && !stopping) onExit(`embedded Postgres thread exited (code ${code})${lastError}`);
+    });
+    worker.on('message', (m: { type: string; url?: string; dataDir?: string; message?: string }) => {
+      if (m.type === 'failed') reject(new Error(m.message));
+      if (m.type !== 'ready') return;
+      ready = true;
+      resolve({
+        url: m.url!,
+        dataDir: m.dataDir!,
+        stop() {
+          stopping ??= new Promise<void>((done) => {
+            // A thread that does not finish closing in time is ended rather than hold the shutdown.
+            const force = setTimeout(() => void worker.terminate(), 15_000);
+            worker.once('exit', () => {
+              clearTimeout(force);
+              done();
+            });
+            worker.postMessage('stop');
+          });
+          return stopping;
+        },
+      });
+    });
+  });
 }

@@ -88,6 +88,7 @@ export class GeneratorTrainingHandler implements JobHandlerFor<'generator.train'
       };
       const out = await runInWorker<GeneratorWorkerInput, GeneratorWorkerOutput, GeneratorWorkerProgress>(GENERATOR_WORKER, input, {
         signal: ctx.signal,
+        nice: this.config.inference.tensorThreadNice,
         onProgress: (p) => void ctx.progress({ phase: 'train', step: p.epoch, total: p.epochs, loss: p.loss }).catch(() => undefined),
       });
       if (out.mode !== 'train') throw new Error('generator worker answered the wrong mode');

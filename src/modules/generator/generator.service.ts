@@ -91,7 +91,7 @@ export class GeneratorService {
       ...(task?.condition && { condition: task.condition }),
       examples: task?.examples ?? dto.examples!.map((e) => ({ prompt: e.prompt, completion: e.completion })),
     };
-    const out = await runInWorker<GeneratorWorkerInput, GeneratorWorkerOutput>(GENERATOR_WORKER, input);
+    const out = await runInWorker<GeneratorWorkerInput, GeneratorWorkerOutput>(GENERATOR_WORKER, input, { nice: this.config.inference.tensorThreadNice });
     if (out.mode !== 'generate') throw new Error('generator worker answered the wrong mode');
     const condSha = conditionHash(out.condition);
     const lineage = {

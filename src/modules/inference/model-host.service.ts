@@ -278,7 +278,7 @@ export class ModelHost implements OnApplicationBootstrap, OnModuleDestroy {
       const engines: EngineClient[] =
         n === 0
           ? [await LocalEngineClient.start(i.modelDir, this.config.backend, { mergeHotPlans: i.mergeHotPlans })]
-          : await Promise.all(Array.from({ length: n }, () => WorkerEngineClient.start(i.modelDir, this.config.backend, { mergeHotPlans: i.mergeHotPlans })));
+          : await Promise.all(Array.from({ length: n }, () => WorkerEngineClient.start(i.modelDir, this.config.backend, { mergeHotPlans: i.mergeHotPlans }, i.tensorThreadNice)));
       if (this.closed) {
         await Promise.all(engines.map((e) => e.close()));
         return;

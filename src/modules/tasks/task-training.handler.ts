@@ -74,6 +74,7 @@ export class TaskTrainingHandler implements JobHandlerFor<'tasks.train', TaskTra
       };
       out = await runInWorker<TaskTrainingWorkerInput, TaskTrainingWorkerOutput, TaskTrainingWorkerProgress>(WORKER, input, {
         signal: ctx.signal,
+        nice: this.config.inference.tensorThreadNice,
         onProgress: (p) => void ctx.progress({ phase: 'train', step: p.step, total: p.total, loss: p.loss, etaSeconds: p.etaSeconds }).catch(() => undefined),
       });
     } catch (error) {

@@ -99,6 +99,7 @@ export class UnlearningRunner {
     return runUnlearningInWorker(
       { ...input, checkpointDir: this.modelDir, backend: this.config.backend, baseModelName: this.modelId },
       {
+        nice: this.config.inference.tensorThreadNice,
         ...options,
         onStart: (w) => {
           this.workers.add(w);

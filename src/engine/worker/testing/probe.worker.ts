@@ -1,11 +1,13 @@
-/** Worker entry for run-in-worker.spec.ts: echoes, reports progress, throws, waits, or takes a gradient. */
+/** Worker entry for run-in-worker.spec.ts: echoes, reports progress, throws, waits, takes a gradient, or tells its niceness. */
+import { threadNiceness } from '../thread-priority.js';
 import { serveWorkerTask } from '../worker-task.js';
 
 export type ProbeInput =
   | { mode: 'echo'; value: number[]; steps: number }
   | { mode: 'throw'; message: string }
   | { mode: 'wait' }
-  | { mode: 'gradient'; x: number };
+  | { mode: 'gradient'; x: number }
+  | { mode: 'nice' };
 
 serveWorkerTask<ProbeInput, unknown, { step: number }>(async (input, ctx) => {
   switch (input.mode) {
@@ -14,6 +16,8 @@ serveWorkerTask<ProbeInput, unknown, { step: number }>(async (input, ctx) => {
       const bytes = Float32Array.from(input.value);
       return { value: { sum: input.value.reduce((a, b) => a + b, 0), bytes }, transfer: [bytes.buffer] };
     }
+    case 'nice':
+      return { value: threadNiceness() };
     case 'throw':
       throw new RangeError(input.message);
     case 'wait':
