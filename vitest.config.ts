@@ -8,6 +8,7 @@ const env = { TZ: 'UTC', LETHE_LOG_LEVEL: process.env.LETHE_LOG_LEVEL ?? 'silent
 
 export default defineConfig({
   test: {
+    maxWorkers: 2,
     projects: [
       { plugins, test: { name: 'unit', include: ['src/**/*.spec.ts', 'web/src/**/*.spec.ts'], env, testTimeout: 60_000 } },
       {
@@ -18,7 +19,6 @@ export default defineConfig({
           env,
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
         },
       },
       {
@@ -29,7 +29,6 @@ export default defineConfig({
           env,
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
         },
       },
     ],
