@@ -1,5 +1,5 @@
-import type { LetheConfig } from '../../config/config.js';
 import { Logger } from '@nestjs/common';
+import type { LetheConfig } from '../../config/config.js';
 import { startEmbeddedPostgres, startEmbeddedPostgresThread, type EmbeddedPostgres } from './embedded-postgres.js';
 
 /*

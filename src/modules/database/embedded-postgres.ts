@@ -14,9 +14,6 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-/** Where PGlite runs: its own worker thread (the default) or the service's main thread. */
-export type EmbeddedPostgresThread = 'worker' | 'main';
-
 /**
  * Client connections the socket server accepts. All of them share PGlite's single session, so
  * this bounds the sum of every pool (TypeORM, pg-boss, listeners) rather than parallelism.
