@@ -65,6 +65,16 @@ describe.each(TEST_BACKENDS)('adapter registry on %s', (backend) => {
     expect(blobs[0].n).toBe(1);
   });
 
+  it('reads back every byte of blobs the size of a real adapter, whatever their length modulo 3 (base64 transfer)', async () => {
+    for (const length of [318 * 1024, 318 * 1024 + 1, 318 * 1024 + 2, 1, 0]) {
+      const weights = Uint8Array.from({ length }, (_, i) => (i * 131 + length) % 256);
+      const a = await sut.create(adapterInput({ weights }), 'key-1');
+      const back = await sut.readWeights(a.id);
+      expect(back.length, `length ${length}`).toBe(length);
+      expect(Buffer.compare(back, Buffer.from(weights)), `length ${length}`).toBe(0);
+    }
+  });
+
   it('walks the lifecycle, audits every change with its actor and rejects bad transitions', async () => {
     const a = await sut.create(adapterInput({ status: 'training', weights: undefined }), 'op');
     await expectCode(sut.activate(a.id, 'op'), ErrorCode.CONFLICT);

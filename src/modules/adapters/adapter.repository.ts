@@ -30,8 +30,19 @@ export class AdapterRepository {
     ]);
   }
 
-  getBlob(sha256: string): Promise<AdapterBlobEntity | null> {
-    return this.ds.getRepository(AdapterBlobEntity).findOneBy({ sha256 });
+  /**
+   * The blob, its bytes read as base64 text. node-pg reads bytea as hex text (two characters per
+   * byte, decoded on the event loop) and has no binary mode; base64 is four per three and Node
+   * decodes it natively (Postgres's line breaks are skipped). Measured in the Zipf A/B (issue 13,
+   * 2 runs): cold adapter loads p50 17-22 → 13-15 ms, 1,000-adapter throughput +6-11 %.
+   */
+  async getBlob(sha256: string): Promise<AdapterBlobEntity | null> {
+    const rows: Array<{ sha256: string; b64: string; size_bytes: string; created_at: Date }> = await this.ds.query(
+      `SELECT sha256, encode(bytes, 'base64') AS b64, size_bytes, created_at FROM adapter_blob WHERE sha256 = $1`,
+      [sha256],
+    );
+    if (rows.length === 0) return null;
+    return Object.assign(new AdapterBlobEntity(), { sha256: rows[0].sha256, bytes: Buffer.from(rows[0].b64, 'base64'), sizeBytes: Number(rows[0].size_bytes), createdAt: rows[0].created_at });
   }
 
   async insert(m: EntityManager, row: NewAdapterRow): Promise<AdapterEntity> {
