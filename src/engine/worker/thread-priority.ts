@@ -23,16 +23,11 @@ export function niceThisThread(nice: number): boolean {
 /** The niceness the current thread runs at (Linux: this thread's; elsewhere: the process's). */
 export function threadNiceness(): number {
   if (process.platform !== 'linux') return 0;
-  // Field 19 of /proc/thread-self/stat; the command name (field 2) may hold spaces, so count after ')'.
-  const stat = readFileSyncSafe('/proc/thread-self/stat');
-  if (!stat) return 0;
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-}
-
-function readFileSyncSafe(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    // Field 19 of /proc/thread-self/stat; the command name (field 2) may hold spaces, so count after ')'.
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
   } catch {
-    return undefined;
+    return 0;
   }
 }

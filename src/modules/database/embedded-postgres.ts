@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { resolveWorkerEntry } from '../../engine/worker/run-in-worker.js';
 import { serialiseExtendedQueries } from './pglite-session-queue.js';
 
 /** A running embedded Postgres: PGlite behind a loopback wire-protocol socket. */
@@ -53,12 +53,8 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
  * of the thread ending other than by stop().
  */
 export function startEmbeddedPostgresThread(dataDir: string, onExit: (reason: string) => void = () => undefined): Promise<EmbeddedPostgres> {
-  // From source (.ts: vitest, tsx) the entry goes through worker-boot.mjs, which registers tsx.
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './embedded-postgres-worker.ts' : './embedded-postgres-worker.js', import.meta.url);
-  const worker = fromSource
-    ? new Worker(fileURLToPath(new URL('../../serving/worker-boot.mjs', import.meta.url)), { workerData: { dataDir, entry: entry.href } })
-    : new Worker(fileURLToPath(entry), { workerData: { dataDir } });
+  // The built .js entry, or from source (vitest, tsx) the .ts one behind a tsx bootstrap.
+  const worker = new Worker(resolveWorkerEntry(new URL('./embedded-postgres-worker.js', import.meta.url)).url, { workerData: { dataDir } });
   let stopping: Promise<void> | undefined;
   let lastError = '';
   let ready = false;
